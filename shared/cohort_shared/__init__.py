@@ -1,0 +1,1 @@
+"""What every Cohort Import service shares: schemas, topic names, settings, Kafka and Redis helpers."""

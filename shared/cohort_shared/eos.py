@@ -1,0 +1,344 @@
+"""Exactly-once stream processing: Redis tracking and outbox, written with the effect, plus
+Kafka transactions for what is published.
+
+Each input record is applied by one Lua script (`TrackedScript`) that, atomically:
+  1. returns the outputs it stored earlier if this record's offset is already applied
+     (a replay after a crash), and otherwise
+  2. applies the effect, stores its outputs under the record's offset ("outbox") and
+     records the offset as applied ("tracking").
+`TransactionalProcessor` then publishes the outputs and commits the consumed offsets in one
+Kafka transaction. A crash before the commit aborts the transaction; the records come again,
+the script hands back the very same outputs, and they are published once. Tracking is kept
+per (consumer group, topic, partition, workspace), so every key a script touches carries the
+workspace's hash tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+from aiokafka.structs import ConsumerRecord
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from prometheus_client import Counter, Histogram
+
+from .kafka import make_consumer, make_producer
+from .redis_store import KeySpace
+from .settings import CommonSettings
+from .topics import Topics, dlq_name
+
+log = logging.getLogger(__name__)
+
+# Failures of the infrastructure, not of a record: the batch is read again, never dead-lettered.
+RETRIABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    NoScriptError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    ConnectionError,
+    asyncio.TimeoutError,
+)
+
+RECORDS = Counter("stream_records_total", "Input records processed", ["group", "topic"])
+DEAD_LETTERS = Counter("stream_dead_letters_total", "Input records sent to a DLQ", ["group", "topic"])
+BATCH_SECONDS = Histogram("stream_batch_seconds", "Time to apply and commit one batch", ["group"])
+
+
+class Outgoing(NamedTuple):
+    """A record to publish: full topic name, key, value (None is a tombstone), headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+_PROLOGUE = """
+local __done = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) <= __done then
+  return redis.call('HGET', KEYS[2], ARGV[1]) or '[]'
+end
+"""
+
+_EPILOGUE = """
+local __outputs = apply()
+local __encoded = '[]'
+if #__outputs > 0 then __encoded = cjson.encode(__outputs) end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], __encoded)
+return __encoded
+"""
+
+
+class TrackedScript:
+    """A Lua script applied at most once per input record.
+
+    `body` must define `local function apply()` returning a Lua array of outputs, each
+    `{topic = <default topic name>, key = <string>, value = <table|string>}` (or
+    `tombstone = true` instead of `value`). Its own keys start at KEYS[3] and its own
+    arguments at ARGV[2]; KEYS[1], KEYS[2] and ARGV[1] belong to the tracking.
+    Calls go by SHA; `ensure_loaded` (re)loads the source, e.g. after Redis restarted.
+    """
+
+    _all: "list[TrackedScript]" = []
+
+    def __init__(self, client: aioredis.Redis, body: str) -> None:
+        self.source = _PROLOGUE + body + _EPILOGUE
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._client = client
+        self._loaded = False
+        TrackedScript._all.append(self)
+
+    async def ensure_loaded(self) -> None:
+        if not self._loaded:
+            await self._client.script_load(self.source)
+            self._loaded = True
+
+    @classmethod
+    def forget_loaded(cls) -> None:
+        """Redis lost its script cache: load every script again before its next call."""
+        for script in cls._all:
+            script._loaded = False
+
+    def queue(
+        self,
+        pipe: aioredis.client.Pipeline,
+        tracking: tuple[str, str],
+        offset: int,
+        keys: Sequence[str],
+        args: Sequence[bytes | str | int | float],
+    ) -> None:
+        """Queue one call on `pipe` (after `ensure_loaded`); its result decodes with `decode_outputs`."""
+        pipe.evalsha(self.sha, 2 + len(keys), *tracking, *keys, offset, *args)
+
+
+def decode_outputs(raw: bytes | str, topics: Topics) -> list[Outgoing]:
+    """Turn what a `TrackedScript` returned into records to publish."""
+    items = orjson.loads(raw)
+    if isinstance(items, dict):  # cjson encodes an empty table as {}
+        return []
+    out = []
+    for item in items:
+        value = item.get("value")
+        if item.get("tombstone"):
+            encoded = None
+        elif isinstance(value, str):
+            encoded = value.encode()
+        else:
+            encoded = orjson.dumps(value)
+        key = item.get("key")
+        out.append(Outgoing(topics.name(item["topic"]), key.encode() if key is not None else None, encoded))
+    return out
+
+
+@dataclass
+class Tracking:
+    """The tracking keys of one consumer group, and which outbox entries a batch wrote."""
+
+    keys: KeySpace
+    group_id: str
+    written: dict[str, list[int]] = field(default_factory=dict)
+
+    def for_record(self, record: ConsumerRecord, workspace_id: str) -> tuple[str, str]:
+        base = self.keys.workspace(workspace_id, "eos", self.group_id, record.topic, str(record.partition))
+        outbox = base + ":out"
+        self.written.setdefault(outbox, []).append(record.offset)
+        return base, outbox
+
+    async def forget_published(self, client: aioredis.Redis) -> None:
+        """Drop outbox entries whose outputs are committed; replays never reach them again."""
+        if not self.written:
+            return
+        pipe = client.pipeline(transaction=False)
+        for outbox, offsets in self.written.items():
+            pipe.hdel(outbox, *offsets)
+        self.written = {}
+        await pipe.execute()
+
+
+BatchHandler = Callable[[TopicPartition, list[ConsumerRecord], Tracking], Awaitable[list[Outgoing]]]
+"""Applies one partition's records and returns what to publish, in order. Bad records it
+can name go out as DLQ `Outgoing`s (see `dead_letter`); anything it raises sends the batch
+back through one record at a time, and the record that still fails to its DLQ."""
+
+
+def dead_letter(record: ConsumerRecord, reason: str, service: str) -> Outgoing:
+    """The DLQ record for `record`: its original key and bytes, the reason in headers."""
+    headers = [
+        ("dlq.reason", reason.encode()[:4096]),
+        ("dlq.source.topic", record.topic.encode()),
+        ("dlq.source.partition", str(record.partition).encode()),
+        ("dlq.source.offset", str(record.offset).encode()),
+        ("dlq.service", service.encode()),
+    ]
+    log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+    return Outgoing(dlq_name(record.topic), record.key, record.value, headers)
+
+
+class _WaitForBatch(ConsumerRebalanceListener):
+    """Lets a rebalance take partitions away only between transactions, so the next owner
+    never starts on a partition whose batch is still being committed here."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        async with self._lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+class TransactionalProcessor:
+    """Consume `topics` in `group_id`, apply each batch with `handler`, then publish its
+    outputs and commit its offsets in one Kafka transaction (read_committed downstream).
+
+    Static group membership (`instance_id`) lets a restarted instance take its partitions
+    back without a rebalance; the transactional ID is derived from it, so a restarted
+    instance fences its own earlier incarnation.
+    """
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        client: aioredis.Redis,
+        *,
+        service: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        instance_id: str | None = None,
+        max_records: int = 2000,
+        session_timeout_ms: int = 15000,
+    ) -> None:
+        self.settings = settings
+        self.redis = client
+        self.service = service
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.instance_id = instance_id or socket.gethostname()
+        self.max_records = max_records
+        self.session_timeout_ms = session_timeout_ms
+        self.tracking = Tracking(KeySpace(settings.redis_key_prefix, service), group_id)
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.running = False
+
+    async def start(self) -> None:
+        self.producer = make_producer(
+            self.settings,
+            transactional_id=f"{self.group_id}.{self.instance_id}",
+            transaction_timeout_ms=30000,
+        )
+        self.consumer = make_consumer(
+            self.settings,
+            group_id=self.group_id,
+            group_instance_id=f"{self.group_id}.{self.instance_id}",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.session_timeout_ms // 5),
+        )
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
+        self.running = True
+        self._task = asyncio.create_task(self._run(), name=f"{self.group_id}-loop")
+
+    async def stop(self) -> None:
+        self.running = False
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
+        if self.consumer:
+            await self.consumer.stop()
+        if self.producer:
+            await self.producer.stop()
+
+    @property
+    def healthy(self) -> bool:
+        return self.running and self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while self.running:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            if not batches:
+                continue
+            try:
+                async with self._lock:
+                    await self._process(batches)
+                backoff = 0.1
+            except RETRIABLE as exc:
+                # Kafka or Redis is away: nothing was committed, so read the batch again later.
+                log.warning("batch not applied (%s: %s); retrying in %.1f s", type(exc).__name__, exc, backoff)
+                if isinstance(exc, NoScriptError):
+                    TrackedScript.forget_loaded()
+                for tp, records in batches.items():
+                    self.consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        with BATCH_SECONDS.labels(self.group_id).time():
+            try:
+                await self._transaction(batches)
+            except RETRIABLE:
+                raise
+            except Exception:  # noqa: BLE001 - find the poison record: one record at a time
+                log.exception("batch failed; retrying record by record")
+                for tp, records in batches.items():
+                    for index, record in enumerate(records):
+                        try:
+                            await self._commit_one_or_dead_letter(tp, record)
+                        except RETRIABLE:
+                            self.consumer.seek(tp, record.offset)
+                            for later_tp, later in batches.items():
+                                if later_tp != tp:
+                                    self.consumer.seek(later_tp, later[0].offset)
+                            raise
+            await self.tracking.forget_published(self.redis)
+
+    async def _commit_one_or_dead_letter(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        try:
+            await self._transaction({tp: [record]})
+        except RETRIABLE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the record is poison: park it, move on
+            outgoing = dead_letter(record, f"{type(exc).__name__}: {exc}", self.service)
+            async with self.producer.transaction():
+                await self.producer.send(outgoing.topic, outgoing.value, key=outgoing.key, headers=outgoing.headers)
+                await self.producer.send_offsets_to_transaction({tp: record.offset + 1}, self.group_id)
+            DEAD_LETTERS.labels(self.group_id, tp.topic).inc()
+
+    async def _transaction(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        async with self.producer.transaction():
+            offsets = {}
+            for tp, records in batches.items():
+                outputs = await self.handler(tp, records, self.tracking)
+                for out in outputs:
+                    if out.topic.endswith(".dlq"):
+                        DEAD_LETTERS.labels(self.group_id, tp.topic).inc()
+                    await self.producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                offsets[tp] = records[-1].offset + 1
+                RECORDS.labels(self.group_id, tp.topic).inc(len(records))
+            await self.producer.send_offsets_to_transaction(offsets, self.group_id)

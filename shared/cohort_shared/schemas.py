@@ -1,0 +1,407 @@
+"""One pydantic model per message on every topic (SPEC §1, §5).
+
+Every model is frozen and knows its own Kafka key (`kafka_key`), so the key that carries
+order is chosen here, once. Internal topics may gain optional fields (readers ignore
+unknown ones); a breaking change is a new `type`. The public `membership.changes` event
+carries exactly the fields of SPEC §5.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+WORKSPACE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+PARTNER_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+MAX_IDENTIFIER_LENGTH = 512
+
+WorkspaceId = Annotated[str, Field(pattern=WORKSPACE_PATTERN, description="operator-chosen workspace name")]
+Partner = Annotated[str, Field(pattern=PARTNER_PATTERN, description="analytics partner, e.g. mixpanel")]
+CohortId = Annotated[str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH)]
+UserId = Annotated[str, Field(min_length=1, max_length=64, description="internal user ID, unique across workspaces")]
+IdentifierValue = Annotated[str, Field(max_length=MAX_IDENTIFIER_LENGTH)]
+SourceId = Annotated[str, Field(min_length=1, description="stable ID of the input this message derives from")]
+
+MembershipChange = Literal["add", "remove"]
+UnmatchedReason = Literal[
+    "unknown_external_id",
+    "unknown_alias",
+    "unknown_device_id",
+    "device_id_of_identified_user",
+    "invalid_identifier",
+]
+
+
+class Message(BaseModel):
+    """Base of every message: immutable, unknown fields ignored so producers may add optional ones."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    def kafka_key(self) -> bytes:  # pragma: no cover - every concrete message overrides it
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+
+def cohort_key(workspace_id: str, partner: str, cohort_id: str) -> bytes:
+    """Key of every per-cohort message: keeps all changes of one cohort in order."""
+    return f"{workspace_id}\x1f{partner}\x1f{cohort_id}".encode()
+
+
+# ---------------------------------------------------------------- shared value types
+
+
+class Alias(BaseModel):
+    """A user alias: `alias_label` (e.g. email) plus `alias_name` (e.g. a@x.com)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    alias_name: IdentifierValue
+    alias_label: IdentifierValue
+
+
+class Identifier(BaseModel):
+    """One identifier a producer sent: an external ID, a device ID or an alias."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["external_id", "device_id", "alias"]
+    value: IdentifierValue = Field(description="the external ID, device ID or alias name")
+    label: IdentifierValue | None = Field(default=None, description="alias_label; aliases only")
+
+    @model_validator(mode="after")
+    def _label_only_for_aliases(self) -> "Identifier":
+        if (self.kind == "alias") != (self.label is not None):
+            raise ValueError("label is required for aliases and forbidden otherwise")
+        return self
+
+
+class ProfileIdentifier(BaseModel):
+    """Names one profile: exactly one of `external_id`, `user_alias`, `device_id`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    external_id: IdentifierValue | None = None
+    user_alias: Alias | None = None
+    device_id: IdentifierValue | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ProfileIdentifier":
+        given = [f for f in ("external_id", "user_alias", "device_id") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of external_id, user_alias, device_id is required")
+        return self
+
+
+# ---------------------------------------------------------------- cohort.changes
+
+
+class CohortChange(BaseModel):
+    """One identifier entering (`should_remove` false) or leaving a cohort."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    identifier: Identifier
+    should_remove: bool = False
+    timestamp: AwareDatetime | None = Field(default=None, description="the producer's own stamp")
+
+
+class CohortChangesAccepted(Message):
+    """A producer request's accepted changes, all for one cohort (topic cohort.changes)."""
+
+    type: Literal["cohort_changes_accepted"] = "cohort_changes_accepted"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    request_id: SourceId
+    accepted_at: AwareDatetime
+    changes: list[CohortChange]
+
+    def kafka_key(self) -> bytes:
+        return cohort_key(self.workspace_id, self.partner, self.cohort_id)
+
+
+# ---------------------------------------------------------------- cohort.meta
+
+
+class CohortNamed(Message):
+    """A cohort was created or renamed by its producer (topic cohort.meta)."""
+
+    type: Literal["cohort_named"] = "cohort_named"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    name: Annotated[str, Field(min_length=1, max_length=MAX_IDENTIFIER_LENGTH)]
+    created_at: AwareDatetime | None = None
+    named_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return cohort_key(self.workspace_id, self.partner, self.cohort_id)
+
+
+class CohortChangesReceived(Message):
+    """What one producer request sent, for the sync report (topic cohort.meta).
+
+    Published before the changes themselves, so a report never shows more applied than
+    received; a request that then fails still counts as received, as a retry does.
+    """
+
+    type: Literal["cohort_changes_received"] = "cohort_changes_received"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    request_id: SourceId
+    received: int = Field(ge=0, description="identifiers in the request, dropped ones included")
+    dropped_pre_2010: int = Field(ge=0, description="identifiers dropped by the retention cut-off")
+    received_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return cohort_key(self.workspace_id, self.partner, self.cohort_id)
+
+
+CohortMetaMessage = Annotated[Union[CohortNamed, CohortChangesReceived], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- identity.events
+
+
+class TrackedUser(BaseModel):
+    """One `users/track` attribute object: an identified user or an anonymous device."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    external_id: IdentifierValue | None = None
+    device_id: IdentifierValue | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> "TrackedUser":
+        if (self.external_id is None) == (self.device_id is None):
+            raise ValueError("exactly one of external_id, device_id is required")
+        return self
+
+
+class NewAlias(BaseModel):
+    """One `users/alias/new` entry; without `external_id` it creates an alias-only user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    external_id: IdentifierValue | None = None
+    alias_name: IdentifierValue
+    alias_label: IdentifierValue
+
+
+class AliasToIdentify(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    external_id: IdentifierValue
+    user_alias: Alias
+
+
+class DeviceToIdentify(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    external_id: IdentifierValue
+    device_id: IdentifierValue
+
+
+class MergeUpdate(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    identifier_to_merge: ProfileIdentifier
+    identifier_to_keep: ProfileIdentifier
+
+
+class _IdentityRequest(Message):
+    workspace_id: WorkspaceId
+    request_id: SourceId
+    requested_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        # One workspace's profile operations are applied in the order they were accepted.
+        return self.workspace_id.encode()
+
+
+class TrackRequested(_IdentityRequest):
+    """`POST /users/track` accepted."""
+
+    type: Literal["track_requested"] = "track_requested"
+    attributes: list[TrackedUser]
+
+
+class AliasRequested(_IdentityRequest):
+    """`POST /users/alias/new` accepted."""
+
+    type: Literal["alias_requested"] = "alias_requested"
+    user_aliases: list[NewAlias]
+
+
+class IdentifyRequested(_IdentityRequest):
+    """`POST /users/identify` accepted."""
+
+    type: Literal["identify_requested"] = "identify_requested"
+    aliases_to_identify: list[AliasToIdentify] = []
+    devices_to_identify: list[DeviceToIdentify] = []
+
+
+class MergeRequested(_IdentityRequest):
+    """`POST /users/merge` accepted."""
+
+    type: Literal["merge_requested"] = "merge_requested"
+    merge_updates: list[MergeUpdate]
+
+
+class DeleteRequested(_IdentityRequest):
+    """`POST /users/delete` accepted."""
+
+    type: Literal["delete_requested"] = "delete_requested"
+    external_ids: list[IdentifierValue] = []
+    user_aliases: list[Alias] = []
+    device_ids: list[IdentifierValue] = []
+
+
+IdentityEvent = Annotated[
+    Union[TrackRequested, AliasRequested, IdentifyRequested, MergeRequested, DeleteRequested],
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------- membership.resolved / unmatched
+
+
+class MembershipResolved(Message):
+    """A cohort change matched to a profile (topic membership.resolved, keyed by user)."""
+
+    type: Literal["membership_resolved"] = "membership_resolved"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    user_id: UserId
+    external_id: IdentifierValue | None = None
+    change: MembershipChange
+    identifier: Identifier
+    source_id: SourceId
+    accepted_at: AwareDatetime
+    resolved_at: AwareDatetime
+    was_parked: bool = Field(default=False, description="applied late, once its identity appeared")
+
+    def kafka_key(self) -> bytes:
+        return self.user_id.encode()
+
+
+class MembershipUnmatched(Message):
+    """A cohort change no profile matched, with the reason (topic membership.unmatched)."""
+
+    type: Literal["membership_unmatched"] = "membership_unmatched"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    change: MembershipChange
+    identifier: Identifier
+    reason: UnmatchedReason
+    source_id: SourceId
+    accepted_at: AwareDatetime
+    parked_until: AwareDatetime | None = Field(default=None, description="applied if the identity appears by then")
+
+    def kafka_key(self) -> bytes:
+        return cohort_key(self.workspace_id, self.partner, self.cohort_id)
+
+
+# ---------------------------------------------------------------- identity.merges
+
+
+class ProfilesMerged(Message):
+    """The merged profile's memberships move to the kept one; the merged one is gone."""
+
+    type: Literal["profiles_merged"] = "profiles_merged"
+    workspace_id: WorkspaceId
+    merged_user_id: UserId
+    merged_external_id: IdentifierValue | None = None
+    kept_user_id: UserId
+    kept_external_id: IdentifierValue | None = None
+    source_id: SourceId
+    merged_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return self.merged_user_id.encode()
+
+
+class ProfileDeleted(Message):
+    """A profile was deleted; its memberships go too."""
+
+    type: Literal["profile_deleted"] = "profile_deleted"
+    workspace_id: WorkspaceId
+    user_id: UserId
+    external_id: IdentifierValue | None = None
+    source_id: SourceId
+    deleted_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return self.user_id.encode()
+
+
+IdentityMergeMessage = Annotated[Union[ProfilesMerged, ProfileDeleted], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- identity.profiles (compacted)
+
+
+class ProfileUpdated(Message):
+    """A profile's current identifiers (compacted topic; a tombstone, value None, deletes it)."""
+
+    type: Literal["profile_updated"] = "profile_updated"
+    workspace_id: WorkspaceId
+    user_id: UserId
+    external_id: IdentifierValue | None = None
+    identified: bool
+    aliases: list[Alias] = []
+    device_ids: list[IdentifierValue] = []
+    updated_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return self.user_id.encode()
+
+
+# ---------------------------------------------------------------- membership.changes (public)
+
+
+class MembershipChanged(Message):
+    """The public event: one effective membership change (SPEC §5), keyed by user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_id: Annotated[str, Field(min_length=1, description="stable: the same change always has the same ID")]
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    user_id: UserId
+    external_id: IdentifierValue | None
+    change: Literal["added", "removed"]
+    cause: Literal["cohort_import", "merge", "delete"]
+    occurred_at: AwareDatetime
+
+    def kafka_key(self) -> bytes:
+        return self.user_id.encode()
+
+
+# ---------------------------------------------------------------- decoding
+
+COHORT_META = TypeAdapter(CohortMetaMessage)
+IDENTITY_EVENT = TypeAdapter(IdentityEvent)
+IDENTITY_MERGE = TypeAdapter(IdentityMergeMessage)
+
+TOPIC_SCHEMAS: dict[str, TypeAdapter] = {
+    "cohort.changes": TypeAdapter(CohortChangesAccepted),
+    "cohort.meta": COHORT_META,
+    "identity.events": IDENTITY_EVENT,
+    "membership.resolved": TypeAdapter(MembershipResolved),
+    "membership.unmatched": TypeAdapter(MembershipUnmatched),
+    "identity.merges": IDENTITY_MERGE,
+    "identity.profiles": TypeAdapter(ProfileUpdated),
+    "membership.changes": TypeAdapter(MembershipChanged),
+}
+"""The schema of each topic, by its default (unprefixed) name."""
+
+
+def decode(base_topic: str, value: bytes) -> Message:
+    """Parse a record of `base_topic`; raises pydantic.ValidationError on a bad one."""
+    return TOPIC_SCHEMAS[base_topic].validate_json(value)
+
+
+def utc_now() -> datetime:
+    from datetime import timezone
+
+    return datetime.now(timezone.utc)

@@ -1,0 +1,48 @@
+"""Settings base: one frozen pydantic-settings class per service derives from `CommonSettings`.
+
+The names SPEC §1 gives (`KAFKA_BOOTSTRAP_SERVERS`, `REDIS_URL`, `TOPIC_PREFIX`,
+`ADMIN_TOKEN`) are read without a prefix; each service's own settings carry its prefix
+(`INGEST_`, `IDENTITY_`, `SEGMENT_`). Secrets are `SecretStr` and never print.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .topics import Topics
+
+
+def env(name: str) -> Any:
+    """An exact environment name for a field, whatever the class's prefix."""
+    return AliasChoices(name)
+
+
+class CommonSettings(BaseSettings):
+    """What every service reads: where Kafka and Redis are, topic naming, the operator token."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"))
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=env("REDIS_URL"),
+        description="may carry a password, so it never prints",
+    )
+    topic_prefix: str = Field("", validation_alias=env("TOPIC_PREFIX"))
+    topic_partitions: int = Field(12, ge=1, le=1000, validation_alias=env("TOPIC_PARTITIONS"))
+    redis_key_prefix: str = Field(
+        "", validation_alias=env("REDIS_KEY_PREFIX"), description="namespaces every Redis key"
+    )
+    admin_token: SecretStr | None = Field(None, validation_alias=env("ADMIN_TOKEN"))
+    log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"))
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting, secrets shown as `**********`: what a service logs at start-up."""
+        return {name: (str(value) if isinstance(value, SecretStr) else value) for name, value in self}

@@ -1,0 +1,84 @@
+"""Topic names: every topic of SPEC §1 and §5, and the one rule that derives DLQ names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COHORT_CHANGES = "cohort.changes"
+COHORT_META = "cohort.meta"
+IDENTITY_EVENTS = "identity.events"
+MEMBERSHIP_RESOLVED = "membership.resolved"
+MEMBERSHIP_UNMATCHED = "membership.unmatched"
+IDENTITY_MERGES = "identity.merges"
+IDENTITY_PROFILES = "identity.profiles"
+MEMBERSHIP_CHANGES = "membership.changes"
+
+ALL_TOPICS = (
+    COHORT_CHANGES,
+    COHORT_META,
+    IDENTITY_EVENTS,
+    MEMBERSHIP_RESOLVED,
+    MEMBERSHIP_UNMATCHED,
+    IDENTITY_MERGES,
+    IDENTITY_PROFILES,
+    MEMBERSHIP_CHANGES,
+)
+
+# identity.profiles holds each profile's current identifiers: only the latest value per
+# user matters, and a tombstone deletes it (SPEC §1).
+COMPACTED_TOPICS = frozenset({IDENTITY_PROFILES})
+
+
+def dlq_name(topic: str) -> str:
+    """The dead-letter topic of `topic` (SPEC §6): `<topic>.dlq`."""
+    return f"{topic}.dlq"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names as deployed: every default name behind `TOPIC_PREFIX`."""
+
+    prefix: str = ""
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def cohort_changes(self) -> str:
+        return self.name(COHORT_CHANGES)
+
+    @property
+    def cohort_meta(self) -> str:
+        return self.name(COHORT_META)
+
+    @property
+    def identity_events(self) -> str:
+        return self.name(IDENTITY_EVENTS)
+
+    @property
+    def membership_resolved(self) -> str:
+        return self.name(MEMBERSHIP_RESOLVED)
+
+    @property
+    def membership_unmatched(self) -> str:
+        return self.name(MEMBERSHIP_UNMATCHED)
+
+    @property
+    def identity_merges(self) -> str:
+        return self.name(IDENTITY_MERGES)
+
+    @property
+    def identity_profiles(self) -> str:
+        return self.name(IDENTITY_PROFILES)
+
+    @property
+    def membership_changes(self) -> str:
+        return self.name(MEMBERSHIP_CHANGES)
+
+    def all(self) -> list[str]:
+        """Every topic with its DLQ, as deployed."""
+        names = [self.name(t) for t in ALL_TOPICS]
+        return names + [dlq_name(n) for n in names]
+
+    def is_compacted(self, name: str) -> bool:
+        return any(name == self.name(t) for t in COMPACTED_TOPICS)

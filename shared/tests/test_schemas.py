@@ -1,0 +1,85 @@
+"""Every message schema round-trips through bytes and rejects bad values."""
+
+from datetime import datetime
+
+import pytest
+from pydantic import ValidationError
+
+from cohort_shared import schemas as s
+from cohort_shared.topics import ALL_TOPICS, Topics, dlq_name
+
+from cohort_shared.examples import EXAMPLES, EXT, NOW
+
+
+def test_every_topic_has_a_schema_and_an_example():
+    assert set(s.TOPIC_SCHEMAS) == set(ALL_TOPICS) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("topic,message", [(t, m) for t, ms in EXAMPLES.items() for m in ms])
+def test_round_trip(topic, message):
+    assert s.decode(topic, message.to_bytes()) == message
+    assert message.kafka_key()
+
+
+def test_public_event_has_exactly_the_spec_fields():
+    fields = set(s.MembershipChanged.model_fields)
+    assert fields == {"event_id", "workspace_id", "partner", "cohort_id", "user_id", "external_id",
+                      "change", "cause", "occurred_at"}
+    body = EXAMPLES["membership.changes"][0].to_bytes()
+    with pytest.raises(ValidationError):
+        s.decode("membership.changes", body.replace(b'"cause"', b'"extra":1,"cause"'))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: s.Identifier(kind="alias", value="a"),  # alias without label
+        lambda: s.Identifier(kind="external_id", value="a", label="l"),  # label on non-alias
+        lambda: s.Identifier(kind="email", value="a"),
+        lambda: s.Identifier(kind="external_id", value="x" * 513),
+        lambda: s.ProfileIdentifier(),
+        lambda: s.ProfileIdentifier(external_id="a", device_id="d"),
+        lambda: s.TrackedUser(),
+        lambda: s.TrackedUser(external_id="a", device_id="d"),
+        lambda: s.CohortNamed(workspace_id="bad ws", partner="mixpanel", cohort_id="c", name="n", named_at=NOW),
+        lambda: s.CohortNamed(workspace_id="w", partner="Mix Panel", cohort_id="c", name="n", named_at=NOW),
+        lambda: s.CohortNamed(workspace_id="w", partner="mixpanel", cohort_id="", name="n", named_at=NOW),
+        lambda: s.CohortNamed(workspace_id="w", partner="mixpanel", cohort_id="c", name="", named_at=NOW),
+        lambda: s.CohortNamed(workspace_id="w", partner="mixpanel", cohort_id="c", name="n",
+                              named_at=datetime(2026, 1, 1)),  # naive time
+        lambda: s.CohortChangesReceived(workspace_id="w", partner="mixpanel", cohort_id="c", request_id="r",
+                                        received=-1, dropped_pre_2010=0, received_at=NOW),
+        lambda: s.MembershipUnmatched(workspace_id="w", partner="mixpanel", cohort_id="c", change="add",
+                                      identifier=EXT, reason="because", source_id="s", accepted_at=NOW),
+        lambda: s.MembershipChanged(event_id="e", workspace_id="w", partner="mixpanel", cohort_id="c", user_id="U",
+                                    external_id=None, change="add", cause="cohort_import", occurred_at=NOW),
+    ],
+)
+def test_rejects_bad_values(build):
+    with pytest.raises(ValidationError):
+        build()
+
+
+def test_unknown_type_on_a_multi_type_topic_is_rejected():
+    with pytest.raises(ValidationError):
+        s.decode("cohort.meta", b'{"type": "cohort_deleted", "workspace_id": "w"}')
+
+
+def test_messages_are_immutable():
+    msg = EXAMPLES["cohort.meta"][0]
+    with pytest.raises(ValidationError):
+        msg.name = "other"
+
+
+def test_cohort_messages_share_one_key_per_cohort():
+    named, received = EXAMPLES["cohort.meta"]
+    assert named.kafka_key() == received.kafka_key() == s.cohort_key("acme", "mixpanel", "mp_1")
+    assert s.cohort_key("a", "b", "c") != s.cohort_key("a", "bc", "")
+
+
+def test_topic_prefix_and_dlq_names():
+    topics = Topics("staging.")
+    assert topics.membership_changes == "staging.membership.changes"
+    assert dlq_name(topics.cohort_changes) == "staging.cohort.changes.dlq"
+    assert len(topics.all()) == 2 * len(ALL_TOPICS)
+    assert topics.is_compacted("staging.identity.profiles") and not topics.is_compacted("identity.profiles")

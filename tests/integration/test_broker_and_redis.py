@@ -1,0 +1,73 @@
+"""The foundation on the real Kafka broker and Redis server."""
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from pydantic import SecretStr
+
+from cohort_shared import schemas
+from cohort_shared.examples import EXAMPLES
+from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
+from cohort_shared.redis_store import KeySpace, probe_redis
+from cohort_shared.testing import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def test_every_schema_travels_through_the_broker(common_settings, kafka_topics):
+    producer = make_producer(common_settings)
+    await producer.start()
+    try:
+        for base, messages in EXAMPLES.items():
+            for message in messages:
+                await producer.send_and_wait(common_settings.topics.name(base), message.to_bytes(), key=message.kafka_key())
+    finally:
+        await producer.stop()
+    for base, messages in EXAMPLES.items():
+        records = await read_topic(common_settings.kafka_bootstrap_servers, common_settings.topics.name(base),
+                                   expected=len(messages))
+        got = sorted((schemas.decode(base, r.value) for r in records), key=lambda m: m.to_bytes())
+        assert got == sorted(messages, key=lambda m: m.to_bytes())
+        assert {r.key for r in records} == {m.kafka_key() for m in messages}
+
+
+async def test_topics_are_created_with_twelve_partitions_and_profiles_compacted(common_settings):
+    settings = common_settings.model_copy(update={"topic_partitions": 12})
+    names = settings.topics.all()
+    await ensure_topics(settings, names)
+    await ensure_topics(settings, names)  # a second call leaves them as they are
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+        assert {d["topic"]: len(d["partitions"]) for d in described} == {n: 12 for n in names}
+        configs = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.topics.identity_profiles)]
+        )
+        entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
+        assert entries["cleanup.policy"] == "compact"
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def test_redis_round_trip_and_key_layout(common_settings, redis_client):
+    keys = KeySpace(common_settings.redis_key_prefix, "segment-store")
+    key = keys.workspace("acme", "cohort", "mp_1")
+    assert key == f"{common_settings.redis_key_prefix}segment-store:{{acme}}:cohort:mp_1"
+    await redis_client.sadd(key, b"U1", "U2")
+    assert await redis_client.smembers(key) == {b"U1", b"U2"}
+    assert await probe_redis(redis_client)
+
+
+async def test_readiness_probes_fail_when_nothing_listens(common_settings):
+    from cohort_shared.redis_store import connect
+
+    dead = common_settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
+    assert not await probe_redis(connect(dead), timeout=1)
+    producer = make_producer(common_settings)
+    await producer.start()
+    try:
+        assert await probe_kafka(producer)
+    finally:
+        await producer.stop()
