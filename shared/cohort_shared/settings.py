@@ -38,6 +38,15 @@ class CommonSettings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(None, validation_alias=env("ADMIN_TOKEN"))
     log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"))
+    instance_id: str | None = Field(
+        None,
+        validation_alias=env("INSTANCE_ID"),
+        description="static consumer-group member and transactional ID; unset: <hostname>-<port>",
+    )
+
+    def group_id(self, service: str) -> str:
+        """The consumer group of `service`, behind the topic prefix like every topic."""
+        return f"{self.topic_prefix}{service}"
 
     @property
     def topics(self) -> Topics:
