@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 STACK := deploy/local/stack.sh
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
-export REDIS_URL ?= redis://127.0.0.1:6379/0
+export KAFKA_PORT ?= 9092
+export REDIS_PORT ?= 6379
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
+export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
 .PHONY: help venv install up down status test test-unit demo bench bench-quick lint clean
 

@@ -42,7 +42,7 @@ install() {
     log "fetching the Kafka broker from Maven Central (deploy/kafka/pom.xml)"
     rm -rf "$KAFKA_HOME/libs" && mkdir -p "$KAFKA_HOME/libs"
     mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs"
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" >/dev/null
     touch "$stamp"
   fi
 }
@@ -129,7 +129,11 @@ up() { install; start_redis; start_kafka; }
 case "${1:-}" in
   install) install ;;
   up) STARTER=up; up ;;
-  down) stop_started up; stop_started run ;;
+  down)
+    for file in "$LOCAL"/started.*; do
+      [ -e "$file" ] || continue
+      stop_started "${file#"$LOCAL"/started.}"
+    done ;;
   status)
     port_open "$KAFKA_PORT" && echo "kafka: 127.0.0.1:$KAFKA_PORT" || echo "kafka: down"
     port_open "$REDIS_PORT" && echo "redis: redis://127.0.0.1:$REDIS_PORT/0" || echo "redis: down" ;;
