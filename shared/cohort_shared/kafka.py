@@ -74,8 +74,21 @@ async def ensure_topics(settings: CommonSettings, names: Iterable[str], partitio
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another instance created them first
+            await _wait_until_described(admin, [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def _wait_until_described(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """create_topics returns before every broker knows the partitions; wait until they do."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        described = await admin.describe_topics(names)
+        if all(d["error_code"] == 0 and d["partitions"] for d in described):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics not ready after {timeout} s: {names}")
+        await asyncio.sleep(0.1)
 
 
 def _single_broker(settings: CommonSettings) -> bool:
