@@ -42,7 +42,8 @@ install() {
     log "fetching the Kafka broker from Maven Central (deploy/kafka/pom.xml)"
     rm -rf "$KAFKA_HOME/libs" && mkdir -p "$KAFKA_HOME/libs"
     mvn -q -B -f "$ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" >/dev/null
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" >"$LOCAL/mvn.log" 2>&1 \
+      || { log "Maven could not fetch the broker:"; tail -20 "$LOCAL/mvn.log" >&2; return 1; }
     touch "$stamp"
   fi
 }
