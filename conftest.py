@@ -12,7 +12,6 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-
 from cohort_shared.settings import CommonSettings
 from cohort_shared.testing import unique
 
@@ -92,7 +91,6 @@ async def redis_client(common_settings: CommonSettings) -> AsyncIterator:
 async def kafka_topics(common_settings: CommonSettings) -> AsyncIterator[list[str]]:
     """Every topic (and DLQ) under the test's prefix, created, then deleted afterwards."""
     from aiokafka.admin import AIOKafkaAdminClient
-
     from cohort_shared.kafka import ensure_topics
 
     names = common_settings.topics.all()

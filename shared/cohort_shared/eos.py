@@ -28,10 +28,10 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter, Histogram
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from prometheus_client import Counter, Histogram
 
 from .kafka import make_consumer, make_producer
 from .redis_store import KeySpace
@@ -94,7 +94,7 @@ class TrackedScript:
     Calls go by SHA; `ensure_loaded` (re)loads the source, e.g. after Redis restarted.
     """
 
-    _all: "list[TrackedScript]" = []
+    _all: list[TrackedScript] = []
 
     def __init__(self, client: aioredis.Redis, body: str) -> None:
         self.source = _PROLOGUE + body + _EPILOGUE
@@ -307,7 +307,7 @@ class TransactionalProcessor:
             except Exception:  # noqa: BLE001 - find the poison record: one record at a time
                 log.exception("batch failed; retrying record by record")
                 for tp, records in batches.items():
-                    for index, record in enumerate(records):
+                    for record in records:
                         try:
                             await self._commit_one_or_dead_letter(tp, record)
                         except RETRIABLE:

@@ -1,10 +1,10 @@
 """One example of every message on every topic: for tests, and for reading what flows where."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cohort_shared import schemas as s
 
-NOW = datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)
 EXT = s.Identifier(kind="external_id", value="u1")
 ALIAS = s.Identifier(kind="alias", value="a@x.com", label="email")
 

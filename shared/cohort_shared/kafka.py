@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -115,7 +115,7 @@ async def publish_dead_letter(
         ("dlq.source.partition", str(record.partition).encode()),
         ("dlq.source.offset", str(record.offset).encode()),
         ("dlq.service", service.encode()),
-        ("dlq.failed_at", datetime.now(timezone.utc).isoformat().encode()),
+        ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
     ]
     log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
     await producer.send(dlq_name(record.topic), record.value, key=record.key, headers=headers)

@@ -8,8 +8,8 @@ carries exactly the fields of SPEC §5.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -72,7 +72,7 @@ class Identifier(BaseModel):
     label: IdentifierValue | None = Field(default=None, description="alias_label; aliases only")
 
     @model_validator(mode="after")
-    def _label_only_for_aliases(self) -> "Identifier":
+    def _label_only_for_aliases(self) -> Identifier:
         if (self.kind == "alias") != (self.label is not None):
             raise ValueError("label is required for aliases and forbidden otherwise")
         return self
@@ -87,7 +87,7 @@ class ProfileIdentifier(BaseModel):
     device_id: IdentifierValue | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "ProfileIdentifier":
+    def _exactly_one(self) -> ProfileIdentifier:
         given = [f for f in ("external_id", "user_alias", "device_id") if getattr(self, f) is not None]
         if len(given) != 1:
             raise ValueError("exactly one of external_id, user_alias, device_id is required")
@@ -159,7 +159,7 @@ class CohortChangesReceived(Message):
         return cohort_key(self.workspace_id, self.partner, self.cohort_id)
 
 
-CohortMetaMessage = Annotated[Union[CohortNamed, CohortChangesReceived], Field(discriminator="type")]
+CohortMetaMessage = Annotated[CohortNamed | CohortChangesReceived, Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- identity.events
@@ -173,7 +173,7 @@ class TrackedUser(BaseModel):
     device_id: IdentifierValue | None = None
 
     @model_validator(mode="after")
-    def _one_identity(self) -> "TrackedUser":
+    def _one_identity(self) -> TrackedUser:
         if (self.external_id is None) == (self.device_id is None):
             raise ValueError("exactly one of external_id, device_id is required")
         return self
@@ -255,7 +255,7 @@ class DeleteRequested(_IdentityRequest):
 
 
 IdentityEvent = Annotated[
-    Union[TrackRequested, AliasRequested, IdentifyRequested, MergeRequested, DeleteRequested],
+    TrackRequested | AliasRequested | IdentifyRequested | MergeRequested | DeleteRequested,
     Field(discriminator="type"),
 ]
 
@@ -334,7 +334,7 @@ class ProfileDeleted(Message):
         return self.user_id.encode()
 
 
-IdentityMergeMessage = Annotated[Union[ProfilesMerged, ProfileDeleted], Field(discriminator="type")]
+IdentityMergeMessage = Annotated[ProfilesMerged | ProfileDeleted, Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- identity.profiles (compacted)
@@ -402,6 +402,5 @@ def decode(base_topic: str, value: bytes) -> Message:
 
 
 def utc_now() -> datetime:
-    from datetime import timezone
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -1,12 +1,20 @@
-"""Helpers for tests on the real Kafka and Redis: unique names, reading topics back, and
-waiting with a deadline instead of sleeping."""
+"""Helpers for tests and the benchmark on the real Kafka and Redis: unique names, reading
+topics back, waiting with a deadline instead of sleeping, and running the services as
+separate processes."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer
@@ -62,3 +70,89 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout} s; last result: {result!r}")
         await asyncio.sleep(every)
+
+
+SERVICES = {"ingest": "INGEST_PORT", "identity_resolution": "IDENTITY_PORT", "segment_store": "SEGMENT_PORT"}
+ADMIN_TOKEN = "e2e-admin-token"
+PARTNER_KEYS = {"mixpanel": "mp-partner-key", "amplitude": "amp-partner-key"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServiceProcesses:
+    """The three services as child processes of this one, sharing one environment."""
+
+    env: dict[str, str]
+    urls: dict[str, str]
+    logs: dict[str, Path]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @classmethod
+    def configure(cls, base_env: dict[str, str], logs_dir: Path) -> ServiceProcesses:
+        """Free ports for each service, the operator token and partner keys set."""
+        env = {**os.environ, **base_env}
+        env.setdefault("ADMIN_TOKEN", ADMIN_TOKEN)
+        env.setdefault("PARTNER_API_KEYS", ",".join(f"{p}={k}" for p, k in PARTNER_KEYS.items()))
+        urls = {}
+        for module, port_var in SERVICES.items():
+            env[port_var] = str(free_port())
+            urls[module] = f"http://127.0.0.1:{env[port_var]}"
+        env.setdefault("INGEST_PUBLIC_URL", urls["ingest"])
+        return cls(env, urls, {m: logs_dir / f"{m}.log" for m in SERVICES})
+
+    def start_all(self) -> None:
+        for module in SERVICES:
+            self.start(module)
+        for module in SERVICES:
+            self.wait_ready(module)
+
+    def stop_all(self) -> None:
+        for module in list(self.processes):
+            self.stop(module)
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.env['ADMIN_TOKEN']}"}
+
+    def start(self, module: str, name: str | None = None, **extra_env: str) -> None:
+        """Start `module` as process `name` (default: the module), with extra environment."""
+        name = name or module
+        self.logs.setdefault(name, self.logs[module].with_name(f"{name}.log"))
+        with self.logs[name].open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", module], env={**self.env, **extra_env}, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, module: str, timeout: float = 90.0, url: str | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.processes[module].poll() is not None:
+                raise AssertionError(f"{module} exited at start-up:\n{self.tail(module)}")
+            try:
+                with urllib.request.urlopen(f"{url or self.urls[module]}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{module} not ready after {timeout} s:\n{self.tail(module)}")
+
+    def stop(self, module: str, kill: bool = False) -> None:
+        process = self.processes.pop(module, None)
+        if process is None or process.poll() is not None:
+            return
+        process.kill() if kill else process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def tail(self, module: str, lines: int = 40) -> str:
+        text = self.logs[module].read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])

@@ -3,12 +3,10 @@
 from datetime import datetime
 
 import pytest
-from pydantic import ValidationError
-
 from cohort_shared import schemas as s
-from cohort_shared.topics import ALL_TOPICS, Topics, dlq_name
-
 from cohort_shared.examples import EXAMPLES, EXT, NOW
+from cohort_shared.topics import ALL_TOPICS, Topics, dlq_name
+from pydantic import ValidationError
 
 
 def test_every_topic_has_a_schema_and_an_example():

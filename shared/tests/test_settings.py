@@ -1,6 +1,5 @@
-from pydantic import SecretStr
-
 from cohort_shared.settings import CommonSettings
+from pydantic import SecretStr
 
 
 def test_reads_the_spec_environment_names(monkeypatch):

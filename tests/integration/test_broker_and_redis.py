@@ -3,13 +3,12 @@
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from pydantic import SecretStr
-
 from cohort_shared import schemas
 from cohort_shared.examples import EXAMPLES
 from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
 from cohort_shared.redis_store import KeySpace, probe_redis
 from cohort_shared.testing import read_topic
+from pydantic import SecretStr
 
 pytestmark = pytest.mark.integration
 

@@ -2,12 +2,11 @@
 
 import orjson
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 from cohort_shared.eos import TrackedScript, TransactionalProcessor, dead_letter, decode_outputs
 from cohort_shared.kafka import make_producer
 from cohort_shared.testing import read_topic, unique
 from cohort_shared.topics import dlq_name
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 pytestmark = pytest.mark.integration
 
