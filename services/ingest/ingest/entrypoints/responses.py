@@ -1,0 +1,59 @@
+"""Response bodies, as documented in /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx: what is wrong, naming the field."""
+
+    message: str
+
+
+class Success(BaseModel):
+    message: Literal["success"] = "success"
+
+
+class Dropped(BaseModel):
+    pre_2010: int
+
+
+class CohortChangesSuccess(Success):
+    """Counts are of identifiers, not entries."""
+
+    accepted: int
+    dropped: Dropped
+
+
+class IdentitySuccess(Success):
+    """`accepted`: entries accepted."""
+
+    accepted: int
+
+
+class CreatedKey(BaseModel):
+    """The data import key in clear: shown this once, never again."""
+
+    key_id: str
+    data_import_key: str
+    rest_endpoint: str
+
+
+class ListedKey(BaseModel):
+    key_id: str
+    masked: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class KeyList(BaseModel):
+    keys: list[ListedKey]
+
+
+def errors(*statuses: int) -> dict:
+    """The `responses=` of a route: each status answers an ErrorBody."""
+    return {status: {"model": ErrorBody} for status in statuses}

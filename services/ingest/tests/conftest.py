@@ -1,0 +1,62 @@
+"""Unit-test fixtures: the real ingest app on an in-memory publisher, key store and rate limiter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from ingest.adapters.key_store import InMemoryKeyStore
+from ingest.adapters.publisher import InMemoryPublisher
+from ingest.adapters.rate_limiter import InMemoryRateLimiter
+from ingest.app import create_app
+from ingest.settings import IngestSettings
+
+PARTNER_KEY = "mp-partner-key"
+ADMIN = {"Authorization": "Bearer unit-admin-token"}
+
+
+def make_settings(**overrides) -> IngestSettings:
+    values = dict(
+        partner_api_keys=f"mixpanel={PARTNER_KEY},amplitude=amp-partner-key",
+        admin_token="unit-admin-token", topic_prefix="unit.", port=8080,
+    )
+    values.update(overrides)
+    return IngestSettings(**values)
+
+
+@dataclass
+class Harness:
+    """The app, its in-memory adapters, and a client on it."""
+
+    client: httpx.AsyncClient
+    publisher: InMemoryPublisher
+    keys: InMemoryKeyStore
+    settings: IngestSettings
+
+    async def new_key(self, workspace: str = "acme") -> str:
+        response = await self.client.post(f"/workspaces/{workspace}/data-import-keys", headers=ADMIN)
+        assert response.status_code == 201, response.text
+        return response.json()["data_import_key"]
+
+
+async def make_harness(rate_limit: int = 1000, **overrides) -> tuple[Harness, httpx.AsyncClient]:
+    settings = make_settings(**overrides)
+    publisher, keys = InMemoryPublisher(), InMemoryKeyStore()
+    app = create_app(settings, publisher=publisher, keys=keys, rate_limiter=InMemoryRateLimiter(rate_limit))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
+    return Harness(client, publisher, keys, settings), client
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    h, client = await make_harness()
+    async with client:
+        yield h
+
+
+@pytest.fixture
+async def secret(harness: Harness) -> str:
+    return await harness.new_key("acme")
