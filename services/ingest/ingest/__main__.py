@@ -1,10 +1,10 @@
 """`python -m ingest`: serve the ingest API with uvicorn on uvloop."""
 
 import uvicorn
+from cohort_shared.logs import configure_logging
 
 from .app import create_app
 from .settings import IngestSettings
-from cohort_shared.logs import configure_logging
 
 
 def main() -> None:

@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI, Request, Response
-
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
+from fastapi import Depends, FastAPI, Request, Response
 
 from .adapters.key_store import KeyStore, RedisKeyStore
 from .adapters.publisher import KafkaPublisher, Publisher

@@ -7,21 +7,23 @@ prints, and a malformed value is reported by partner name only.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-
-from pydantic import AwareDatetime, Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from datetime import UTC, datetime
 
 from cohort_shared.schemas import PARTNER_PATTERN
 from cohort_shared.settings import CommonSettings, env
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
-RETENTION_CUTOFF = datetime(2010, 1, 1, tzinfo=timezone.utc)
+RETENTION_CUTOFF = datetime(2010, 1, 1, tzinfo=UTC)
 
 
 class IngestSettings(CommonSettings):
     """Where ingest listens, its limits, and the partner keys it accepts."""
 
-    model_config = SettingsConfigDict(env_prefix="INGEST_", frozen=True, extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a malformed PARTNER_API_KEYS must not print its keys in the error.
+    model_config = SettingsConfigDict(
+        env_prefix="INGEST_", frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     host: str = Field("0.0.0.0", description="interface to listen on")
     port: int = Field(8080, ge=1, le=65535)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-
 from ingest.adapters.key_store import InMemoryKeyStore
 from ingest.adapters.publisher import InMemoryPublisher
 from ingest.adapters.rate_limiter import InMemoryRateLimiter

@@ -1,15 +1,14 @@
 """The cohort import rules (SPEC §2) on plain values: mapping, retention cut-off, limits, messages."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from cohort_shared.schemas import Identifier
 from ingest.domain.cohort_import import cohort_import, cohort_named, parse_cohort_changes, parse_cohort_naming
 from ingest.domain.errors import InvalidRequest
 
-NOW = datetime(2026, 1, 21, 14, 0, tzinfo=timezone.utc)
-CUTOFF = datetime(2010, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 21, 14, 0, tzinfo=UTC)
+CUTOFF = datetime(2010, 1, 1, tzinfo=UTC)
 KEYS = {"partner_api_key": "p", "client_secret": "c"}
 
 
@@ -45,7 +44,7 @@ def test_changes_stamped_before_the_cutoff_are_dropped_and_counted_per_identifie
                    {"user_ids": ["new"], "timestamp": "2026-01-21T19:20:30+05:00", "should_remove": True})
     result = cohort_import("acme", "mixpanel", body, cutoff=CUTOFF, request_id="r", now=NOW)
     assert [c.identifier.value for c in result.accepted.changes] == ["edge", "new"]
-    assert result.accepted.changes[1].timestamp == datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)
+    assert result.accepted.changes[1].timestamp == datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)
     assert (result.received.received, result.received.dropped_pre_2010) == (6, 4)
 
 
@@ -58,7 +57,7 @@ def test_a_request_with_every_change_dropped_has_no_changes_message():
 
 def test_the_cutoff_is_a_parameter():
     body = changes({"user_ids": ["u1"], "timestamp": "2020-01-01T00:00:00Z"})
-    later = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    later = datetime(2021, 1, 1, tzinfo=UTC)
     assert cohort_import("a", "mixpanel", body, cutoff=later, request_id="r", now=NOW).received.dropped_pre_2010 == 1
 
 
@@ -72,7 +71,7 @@ def test_naming_message_carries_name_and_created_at():
     body = parse_cohort_naming({**KEYS, "cohort_id": "mp_1", "name": "Churn risk", "created_at": "2026-01-21T19:20:30+05:00"})
     message = cohort_named("acme", "mixpanel", body, NOW)
     assert (message.cohort_id, message.name, message.named_at) == ("mp_1", "Churn risk", NOW)
-    assert message.created_at == datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)
+    assert message.created_at == datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("cohort_id", [None, 12, "", "x" * 513, ["mp_1"], {"id": 1}, True])
@@ -115,7 +114,7 @@ def test_created_at_is_required():
 
 def test_a_time_without_offset_is_taken_as_utc():
     body = parse_cohort_naming({**KEYS, "cohort_id": "c", "name": "n", "created_at": "2026-01-21T10:00:00"})
-    assert body.created_at == datetime(2026, 1, 21, 10, tzinfo=timezone.utc)
+    assert body.created_at == datetime(2026, 1, 21, 10, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("entries", "message"), [

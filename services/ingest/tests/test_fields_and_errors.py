@@ -1,20 +1,19 @@
 """Field parsing and how errors are worded."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic_core import PydanticCustomError
-
 from ingest.domain.errors import describe_validation_error, field_path
 from ingest.domain.fields import parse_iso_time
+from pydantic_core import PydanticCustomError
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("2026-01-21T19:20:30+05:00", datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)),
-    ("2026-01-21T14:20:30Z", datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)),
-    ("2026-01-21T14:20:30.123456Z", datetime(2026, 1, 21, 14, 20, 30, 123456, tzinfo=timezone.utc)),
-    ("2026-01-21", datetime(2026, 1, 21, tzinfo=timezone.utc)),
-    ("2026-01-21T14:20:30", datetime(2026, 1, 21, 14, 20, 30, tzinfo=timezone.utc)),
+    ("2026-01-21T19:20:30+05:00", datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)),
+    ("2026-01-21T14:20:30Z", datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)),
+    ("2026-01-21T14:20:30.123456Z", datetime(2026, 1, 21, 14, 20, 30, 123456, tzinfo=UTC)),
+    ("2026-01-21", datetime(2026, 1, 21, tzinfo=UTC)),
+    ("2026-01-21T14:20:30", datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)),
 ])
 def test_iso_times_parse_to_utc(text, expected):
     parsed = parse_iso_time(text)

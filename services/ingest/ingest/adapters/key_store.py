@@ -18,7 +18,6 @@ from typing import Protocol
 
 import orjson
 import redis.asyncio as aioredis
-
 from cohort_shared.redis_store import KeySpace
 
 from ..domain.data_import_keys import KeyOwner, KeyRecord, key_hash, plausible_client_secret

@@ -14,7 +14,6 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-
 from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
 from cohort_shared.schemas import Message
 from cohort_shared.settings import CommonSettings
@@ -51,8 +50,10 @@ class KafkaPublisher:
             self._connecting = asyncio.create_task(self._connect_until_up(), name="kafka-connect")
 
     async def _connect_until_up(self) -> None:
-        while not await self._connect_once():
-            await asyncio.sleep(self._reconnect)
+        connected = False
+        while not connected:
+            await asyncio.sleep(self._reconnect)  # a retry delay, not a wait for a result
+            connected = await self._connect_once()
 
     async def _connect_once(self) -> bool:
         producer = make_producer(self._settings, request_timeout_ms=int(self._timeout * 1000))
@@ -82,7 +83,7 @@ class KafkaPublisher:
             raise PublishFailed("not connected to Kafka")
         try:
             await asyncio.wait_for(self._send_in_order(self._producer, messages), self._timeout)
-        except (KafkaError, asyncio.TimeoutError) as error:
+        except (TimeoutError, KafkaError) as error:
             raise PublishFailed(type(error).__name__) from error
 
     @staticmethod

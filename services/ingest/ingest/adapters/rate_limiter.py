@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
-
 from cohort_shared.redis_store import KeySpace
 
 from ..domain.data_import_keys import KeyOwner

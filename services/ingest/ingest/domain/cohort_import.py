@@ -22,10 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
 from cohort_shared.schemas import CohortChange, CohortChangesAccepted, CohortChangesReceived, CohortNamed, Identifier
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .errors import InvalidRequest, describe_validation_error
 from .fields import CohortIdField, CohortNameField, IdentifierString, IsoTime
@@ -69,7 +77,7 @@ class CohortChangeEntry(BaseModel):
     timestamp: IsoTime | None = None
 
     @model_validator(mode="after")
-    def _names_someone(self) -> "CohortChangeEntry":
+    def _names_someone(self) -> CohortChangeEntry:
         if not (self.user_ids or self.device_ids or self.aliases):
             raise PydanticCustomError("ingest_empty_entry", "must hold at least one of user_ids, device_ids, aliases")
         return self

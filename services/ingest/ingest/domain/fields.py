@@ -6,13 +6,12 @@ message is the same whether the field is absent, null, of the wrong type or out 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from cohort_shared.schemas import MAX_IDENTIFIER_LENGTH
 from pydantic import Field, PlainValidator, StrictStr, WithJsonSchema
 from pydantic_core import PydanticCustomError
-
-from cohort_shared.schemas import MAX_IDENTIFIER_LENGTH
 
 ISO_TIME_MESSAGE = "must be a valid time as an ISO-8601 string"
 MAX_TIME_LENGTH = 64  # longer than any ISO-8601 time; spares the parser absurd input
@@ -29,8 +28,8 @@ def parse_iso_time(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 shifted past the range
         raise _reject("iso_time", ISO_TIME_MESSAGE) from None
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
+from cohort_shared import schemas as s
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
-
-from cohort_shared import schemas as s
 
 from .errors import InvalidRequest, describe_validation_error
 from .fields import IdentifierString
@@ -38,7 +37,7 @@ class IdentityBody(BaseModel):
     event: ClassVar[type[s._IdentityRequest]]
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "IdentityBody":
+    def _not_empty(self) -> IdentityBody:
         if self.accepted_count() == 0:
             fields = ", ".join(type(self).model_fields)
             raise PydanticCustomError("ingest_empty_request", f"must hold at least one entry in {fields}")
