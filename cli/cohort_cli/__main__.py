@@ -1,0 +1,3 @@
+from cohort_cli.main import app
+
+app(prog_name="cohort")

@@ -1,0 +1,1 @@
+"""The Mixpanel-style producer: pure rules (diff, batching, backoff, snapshots) and its HTTP adapter."""
