@@ -1,0 +1,121 @@
+"""The identity book of one workspace, in memory: the lookup tables and every profile.
+
+This is the reference model of what Redis holds (`adapters/identity.lua` keeps the same
+tables, one Redis key each): external ID → user, alias → user, device ID → user, each
+profile's state, and the parked cohort changes waiting for an identity to appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from cohort_shared.schemas import Identifier, MembershipChange, ProfileUpdated
+
+from .identifiers import UserRef, alias_from_key, alias_key, sort_key
+
+CreatedAs = Literal["identified", "anonymous", "alias"]
+
+
+@dataclass
+class Profile:
+    """One profile. It is identified if and only if it has an external ID (SPEC §3)."""
+
+    user_id: str
+    created_as: CreatedAs
+    external_id: str | None = None
+    aliases: set[str] = field(default_factory=set)  # alias keys
+    devices: set[str] = field(default_factory=set)
+
+    @property
+    def identified(self) -> bool:
+        return self.external_id is not None
+
+    def snapshot(self, workspace_id: str, now: datetime) -> ProfileUpdated:
+        """What identity.profiles carries for this profile: identifiers in byte order."""
+        return ProfileUpdated(
+            workspace_id=workspace_id,
+            user_id=self.user_id,
+            external_id=self.external_id,
+            identified=self.identified,
+            aliases=[alias_from_key(k) for k in sorted(self.aliases, key=sort_key)],
+            device_ids=sorted(self.devices, key=sort_key),
+            updated_at=now,
+        )
+
+
+@dataclass(frozen=True)
+class ParkedChange:
+    """A cohort change whose identifier was unknown, kept until `until_ms`."""
+
+    partner: str
+    cohort_id: str
+    change: MembershipChange
+    identifier: Identifier
+    source_id: str
+    accepted_at: datetime
+    until_ms: int
+
+
+def park_key(identifier: Identifier) -> str:
+    """Where changes waiting for `identifier` are parked (one entry per cohort)."""
+    if identifier.kind == "alias":
+        return "a:" + alias_key(identifier.label or "", identifier.value)
+    return ("e:" if identifier.kind == "external_id" else "d:") + identifier.value
+
+
+def cohort_field(partner: str, cohort_id: str) -> str:
+    # partner names hold no ':' (PARTNER_PATTERN), so this is unambiguous.
+    return f"{partner}:{cohort_id}"
+
+
+@dataclass
+class Book:
+    """All identity state of one workspace."""
+
+    workspace_id: str
+    external_ids: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    parked: dict[str, dict[str, ParkedChange]] = field(default_factory=dict)
+
+    def holder(self, ref: UserRef) -> Profile | None:
+        """The profile a user_ref names; a device names its holder even if identified."""
+        if ref.kind == "user_id":
+            user_id: str | None = ref.value
+        elif ref.kind == "external_id":
+            user_id = self.external_ids.get(ref.value)
+        elif ref.kind == "alias":
+            user_id = self.aliases.get(alias_key(ref.label or "", ref.value))
+        else:
+            user_id = self.devices.get(ref.value)
+        return self.profiles.get(user_id) if user_id else None
+
+    def create(self, user_id: str, created_as: CreatedAs) -> Profile:
+        profile = Profile(user_id, created_as)
+        self.profiles[user_id] = profile
+        return profile
+
+    def set_external_id(self, profile: Profile, external_id: str) -> None:
+        profile.external_id = external_id
+        self.external_ids[external_id] = profile.user_id
+
+    def add_alias(self, profile: Profile, key: str) -> None:
+        profile.aliases.add(key)
+        self.aliases[key] = profile.user_id
+
+    def add_device(self, profile: Profile, device_id: str) -> None:
+        profile.devices.add(device_id)
+        self.devices[device_id] = profile.user_id
+
+    def remove(self, profile: Profile) -> None:
+        """Forget a profile and every identifier that pointed to it."""
+        if profile.external_id is not None:
+            self.external_ids.pop(profile.external_id, None)
+        for key in profile.aliases:
+            self.aliases.pop(key, None)
+        for device_id in profile.devices:
+            self.devices.pop(device_id, None)
+        self.profiles.pop(profile.user_id, None)

@@ -1,0 +1,201 @@
+"""How profiles come to exist, change and go (SPEC §2 profile identity API, §3 merges);
+mirrored by `adapters/identity.lua`.
+
+- track: a new external ID creates an identified profile, a new device ID an anonymous one;
+  a known one is a touch (nothing published).
+- alias/new: adds an alias to the profile of `external_id`, or creates an alias-only profile.
+- identify: an alias-only or anonymous profile gets an external ID; a new one makes it
+  identified (its devices then no longer match), an existing one merges it into that profile.
+- merge: the kept profile receives the merged one's aliases and devices; the merged profile
+  and its external ID disappear.
+- delete: the profile and every identifier pointing to it disappear.
+Whenever an identifier starts naming a profile, the changes parked for it are applied.
+Entries naming unknown or bogus identifiers are skipped and counted, never an error.
+"""
+
+from __future__ import annotations
+
+from cohort_shared.schemas import (
+    AliasRequested,
+    DeleteRequested,
+    Identifier,
+    IdentifyRequested,
+    MergeRequested,
+    ProfileDeleted,
+    ProfilesMerged,
+    TrackRequested,
+)
+from cohort_shared.topics import IDENTITY_MERGES, IDENTITY_PROFILES
+
+from .book import Book, Profile
+from .effects import Applied, Clock
+from .identifiers import UNKNOWN_REASON, alias_key, as_identifier, derive_user_id, is_bogus, is_bogus_identifier, ref_of
+from .matching import drain_parked
+
+IdentityRequest = TrackRequested | AliasRequested | IdentifyRequested | MergeRequested | DeleteRequested
+
+
+def apply_identity_request(book: Book, request: IdentityRequest, clock: Clock) -> Applied:
+    """Apply every entry of one profile identity request, in order."""
+    applied = Applied()
+    if isinstance(request, TrackRequested):
+        _track(book, request, clock, applied)
+    elif isinstance(request, AliasRequested):
+        _alias(book, request, clock, applied)
+    elif isinstance(request, IdentifyRequested):
+        _identify(book, request, clock, applied)
+    elif isinstance(request, MergeRequested):
+        _merge_all(book, request, clock, applied)
+    else:
+        _delete(book, request, clock, applied)
+    return applied
+
+
+def _track(book: Book, request: TrackRequested, clock: Clock, applied: Applied) -> None:
+    for index, user in enumerate(request.attributes):
+        if user.external_id is not None:
+            identifier = Identifier(kind="external_id", value=user.external_id)
+            table, created_as = book.external_ids, "identified"
+        else:
+            identifier = Identifier(kind="device_id", value=user.device_id or "")
+            table, created_as = book.devices, "anonymous"
+        if is_bogus_identifier(identifier):
+            applied.skip("invalid_identifier")
+            continue
+        if identifier.value in table:
+            continue  # a touch
+        profile = book.create(derive_user_id(book.workspace_id, request.request_id, index), created_as)
+        if user.external_id is not None:
+            book.set_external_id(profile, identifier.value)
+        else:
+            book.add_device(profile, identifier.value)
+        _publish(book, profile, clock, applied)
+        drain_parked(book, identifier, profile, clock, applied)
+
+
+def _alias(book: Book, request: AliasRequested, clock: Clock, applied: Applied) -> None:
+    for index, entry in enumerate(request.user_aliases):
+        identifier = Identifier(kind="alias", value=entry.alias_name, label=entry.alias_label)
+        if is_bogus_identifier(identifier) or (entry.external_id is not None and is_bogus(entry.external_id)):
+            applied.skip("invalid_identifier")
+            continue
+        key = alias_key(entry.alias_label, entry.alias_name)
+        holder_id = book.aliases.get(key)
+        if entry.external_id is None:
+            if holder_id is not None:
+                continue  # a touch
+            profile = book.create(derive_user_id(book.workspace_id, request.request_id, index), "alias")
+        else:
+            owner_id = book.external_ids.get(entry.external_id)
+            if owner_id is None:
+                applied.skip("unknown_external_id")
+                continue
+            if holder_id == owner_id:
+                continue  # a touch
+            if holder_id is not None:
+                applied.skip("alias_of_other_user")
+                continue
+            profile = book.profiles[owner_id]
+        book.add_alias(profile, key)
+        _publish(book, profile, clock, applied)
+        drain_parked(book, identifier, profile, clock, applied)
+
+
+def _identify(book: Book, request: IdentifyRequested, clock: Clock, applied: Applied) -> None:
+    entries = [
+        (Identifier(kind="alias", value=e.user_alias.alias_name, label=e.user_alias.alias_label), e.external_id)
+        for e in request.aliases_to_identify
+    ] + [(Identifier(kind="device_id", value=e.device_id), e.external_id) for e in request.devices_to_identify]
+    for index, (named, external_id) in enumerate(entries):
+        if is_bogus_identifier(named) or is_bogus(external_id):
+            applied.skip("invalid_identifier")
+            continue
+        profile = book.holder(ref_of(named))
+        if profile is None:
+            applied.skip(UNKNOWN_REASON[named.kind])
+            continue
+        if profile.external_id == external_id:
+            continue  # a touch
+        if profile.identified:
+            applied.skip("already_identified")
+            continue
+        owner_id = book.external_ids.get(external_id)
+        if owner_id is None:
+            book.set_external_id(profile, external_id)
+            _publish(book, profile, clock, applied)
+            drain_parked(book, Identifier(kind="external_id", value=external_id), profile, clock, applied)
+        else:
+            _merge(book, profile, book.profiles[owner_id], f"{request.request_id}:{index}", clock, applied)
+
+
+def _merge_all(book: Book, request: MergeRequested, clock: Clock, applied: Applied) -> None:
+    for index, update in enumerate(request.merge_updates):
+        to_merge, to_keep = as_identifier(update.identifier_to_merge), as_identifier(update.identifier_to_keep)
+        if is_bogus_identifier(to_merge) or is_bogus_identifier(to_keep):
+            applied.skip("invalid_identifier")
+            continue
+        merged, kept = book.holder(ref_of(to_merge)), book.holder(ref_of(to_keep))
+        if merged is None or kept is None:
+            applied.skip(UNKNOWN_REASON[(to_merge if merged is None else to_keep).kind])
+            continue
+        if merged is kept:
+            applied.skip("same_profile")
+            continue
+        _merge(book, merged, kept, f"{request.request_id}:{index}", clock, applied)
+
+
+def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Clock, applied: Applied) -> None:
+    """`kept` receives `merged`'s aliases and devices; `merged` and its external ID disappear."""
+    for key in merged.aliases:
+        book.add_alias(kept, key)
+    for device_id in merged.devices:
+        book.add_device(kept, device_id)
+    if merged.external_id is not None:
+        book.external_ids.pop(merged.external_id, None)
+    book.profiles.pop(merged.user_id, None)
+    applied.emit(
+        IDENTITY_MERGES,
+        merged.user_id,
+        ProfilesMerged(
+            workspace_id=book.workspace_id,
+            merged_user_id=merged.user_id,
+            merged_external_id=merged.external_id,
+            kept_user_id=kept.user_id,
+            kept_external_id=kept.external_id,
+            source_id=source_id,
+            merged_at=clock.now,
+        ),
+    )
+    if merged.aliases or merged.devices:
+        _publish(book, kept, clock, applied)
+    applied.emit(IDENTITY_PROFILES, merged.user_id, None)
+
+
+def _delete(book: Book, request: DeleteRequested, clock: Clock, applied: Applied) -> None:
+    named = (
+        [Identifier(kind="external_id", value=v) for v in request.external_ids]
+        + [Identifier(kind="alias", value=a.alias_name, label=a.alias_label) for a in request.user_aliases]
+        + [Identifier(kind="device_id", value=v) for v in request.device_ids]
+    )
+    for index, identifier in enumerate(named):
+        if is_bogus_identifier(identifier):
+            applied.skip("invalid_identifier")
+            continue
+        profile = book.holder(ref_of(identifier))
+        if profile is None:
+            applied.skip(UNKNOWN_REASON[identifier.kind])
+            continue
+        book.remove(profile)
+        deleted = ProfileDeleted(
+            workspace_id=book.workspace_id,
+            user_id=profile.user_id,
+            external_id=profile.external_id,
+            source_id=f"{request.request_id}:{index}",
+            deleted_at=clock.now,
+        )
+        applied.emit(IDENTITY_MERGES, profile.user_id, deleted)
+        applied.emit(IDENTITY_PROFILES, profile.user_id, None)
+
+
+def _publish(book: Book, profile: Profile, clock: Clock, applied: Applied) -> None:
+    applied.emit(IDENTITY_PROFILES, profile.user_id, profile.snapshot(book.workspace_id, clock.now))

@@ -1,0 +1,227 @@
+"""For tests: build input records tersely, and summarize outputs as tuples, so that the rule
+table (`services/identity_resolution/tests/rule_table.py`) reads like the rules. The same
+table drives the pure Python rules and the Lua script on a real Redis.
+
+Outputs are summarized as tuples:
+  ("resolved", cohort, change, identifier, user, external_id)         matched at once
+  ("drained", cohort, change, identifier, user, external_id, source)  parked, applied now
+  ("parked", cohort, change, identifier, reason)                      unmatched, parked
+  ("unmatched", cohort, change, identifier, reason)                   unmatched, not parked
+  ("profile", user, external_id, aliases, devices)                    identity.profiles
+  ("tombstone", user) / ("merged", merged_user, kept_user) / ("deleted", user)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from cohort_shared.schemas import (
+    Alias,
+    AliasRequested,
+    AliasToIdentify,
+    CohortChange,
+    CohortChangesAccepted,
+    DeleteRequested,
+    DeviceToIdentify,
+    Identifier,
+    IdentifyRequested,
+    MembershipResolved,
+    MembershipUnmatched,
+    MergeRequested,
+    MergeUpdate,
+    Message,
+    NewAlias,
+    ProfileDeleted,
+    ProfileIdentifier,
+    ProfilesMerged,
+    ProfileUpdated,
+    TrackedUser,
+    TrackRequested,
+    cohort_key,
+)
+from identity_resolution.domain.book import Profile
+from identity_resolution.domain.effects import Clock, Emitted
+from identity_resolution.domain.identifiers import alias_from_key, derive_user_id, sort_key
+
+WS = "acme"
+PARTNER = "mixpanel"
+T0 = datetime(2026, 1, 21, 14, 20, 30, 123000, tzinfo=timezone.utc)
+WINDOW = 86400
+
+
+def user(request_id: str, index: int = 0) -> str:
+    return derive_user_id(WS, request_id, index)
+
+
+def clock(after_seconds: int = 0) -> Clock:
+    return Clock(T0 + timedelta(seconds=after_seconds), WINDOW)
+
+
+# ---------------------------------------------------------------- building inputs
+
+
+def E(value: str) -> Identifier:
+    return Identifier(kind="external_id", value=value)
+
+
+def A(label: str, name: str) -> Identifier:
+    return Identifier(kind="alias", value=name, label=label)
+
+
+def D(value: str) -> Identifier:
+    return Identifier(kind="device_id", value=value)
+
+
+def _named(identifier: Identifier) -> ProfileIdentifier:
+    if identifier.kind == "alias":
+        return ProfileIdentifier(user_alias=Alias(alias_name=identifier.value, alias_label=identifier.label or ""))
+    return ProfileIdentifier(**{identifier.kind: identifier.value})
+
+
+def _stamp(request_id: str) -> dict:
+    return {"workspace_id": WS, "request_id": request_id, "requested_at": T0}
+
+
+def track(request_id: str, *identifiers: Identifier) -> TrackRequested:
+    return TrackRequested(**_stamp(request_id), attributes=[TrackedUser(**{i.kind: i.value}) for i in identifiers])
+
+
+def alias_new(request_id: str, *entries: tuple[str, str, str | None]) -> AliasRequested:
+    """entries: (alias_label, alias_name, external_id or None)."""
+    return AliasRequested(
+        **_stamp(request_id),
+        user_aliases=[NewAlias(alias_label=l, alias_name=n, external_id=e) for l, n, e in entries],
+    )
+
+
+def identify(request_id: str, aliases=(), devices=()) -> IdentifyRequested:
+    """aliases: (external_id, alias_label, alias_name); devices: (external_id, device_id)."""
+    return IdentifyRequested(
+        **_stamp(request_id),
+        aliases_to_identify=[
+            AliasToIdentify(external_id=e, user_alias=Alias(alias_label=l, alias_name=n)) for e, l, n in aliases
+        ],
+        devices_to_identify=[DeviceToIdentify(external_id=e, device_id=d) for e, d in devices],
+    )
+
+
+def merge(request_id: str, *pairs: tuple[Identifier, Identifier]) -> MergeRequested:
+    """pairs: (identifier_to_merge, identifier_to_keep)."""
+    return MergeRequested(
+        **_stamp(request_id),
+        merge_updates=[MergeUpdate(identifier_to_merge=_named(m), identifier_to_keep=_named(k)) for m, k in pairs],
+    )
+
+
+def delete(request_id: str, *identifiers: Identifier) -> DeleteRequested:
+    return DeleteRequested(
+        **_stamp(request_id),
+        external_ids=[i.value for i in identifiers if i.kind == "external_id"],
+        user_aliases=[Alias(alias_name=i.value, alias_label=i.label or "") for i in identifiers if i.kind == "alias"],
+        device_ids=[i.value for i in identifiers if i.kind == "device_id"],
+    )
+
+
+def add(identifier: Identifier) -> CohortChange:
+    return CohortChange(identifier=identifier)
+
+
+def remove(identifier: Identifier) -> CohortChange:
+    return CohortChange(identifier=identifier, should_remove=True)
+
+
+def cohort(request_id: str, *changes: CohortChange, cohort_id: str = "c1") -> CohortChangesAccepted:
+    return CohortChangesAccepted(
+        workspace_id=WS, partner=PARTNER, cohort_id=cohort_id, request_id=request_id, accepted_at=T0,
+        changes=list(changes),
+    )
+
+
+# ---------------------------------------------------------------- summarizing outputs
+
+
+def ident(identifier: Identifier) -> str:
+    if identifier.kind == "alias":
+        return f"alias:{identifier.label}:{identifier.value}"
+    return f"{'ext' if identifier.kind == 'external_id' else 'dev'}:{identifier.value}"
+
+
+def profile_summary(user_id: str, external_id, aliases, devices) -> tuple:
+    return ("profile", user_id, external_id, tuple(f"{a.alias_label}:{a.alias_name}" for a in aliases), tuple(devices))
+
+
+def summarize_profile(profile: Profile | None) -> tuple | None:
+    if profile is None:
+        return None
+    aliases = [alias_from_key(k) for k in sorted(profile.aliases, key=sort_key)]
+    return profile_summary(profile.user_id, profile.external_id, aliases, sorted(profile.devices, key=sort_key))
+
+
+def summarize(emitted: list[Emitted]) -> list[tuple]:
+    """One tuple per output, checking on the way that each is keyed as SPEC §1 says."""
+    out = []
+    for e in emitted:
+        m: Message | None = e.message
+        if m is None:
+            assert e.topic == "identity.profiles"
+            out.append(("tombstone", e.key))
+        elif isinstance(m, MembershipResolved):
+            assert (e.topic, e.key) == ("membership.resolved", m.user_id)
+            if m.was_parked:
+                out.append(("drained", m.cohort_id, m.change, ident(m.identifier), m.user_id, m.external_id, m.source_id))
+            else:
+                out.append(("resolved", m.cohort_id, m.change, ident(m.identifier), m.user_id, m.external_id))
+        elif isinstance(m, MembershipUnmatched):
+            assert (e.topic, e.key) == ("membership.unmatched", cohort_key(m.workspace_id, m.partner, m.cohort_id).decode())
+            kind = "parked" if m.parked_until is not None else "unmatched"
+            out.append((kind, m.cohort_id, m.change, ident(m.identifier), m.reason))
+        elif isinstance(m, ProfileUpdated):
+            assert (e.topic, e.key) == ("identity.profiles", m.user_id)
+            assert m.identified == (m.external_id is not None)
+            out.append(profile_summary(m.user_id, m.external_id, m.aliases, m.device_ids))
+        elif isinstance(m, ProfilesMerged):
+            assert (e.topic, e.key) == ("identity.merges", m.merged_user_id)
+            out.append(("merged", m.merged_user_id, m.kept_user_id))
+        elif isinstance(m, ProfileDeleted):
+            assert (e.topic, e.key) == ("identity.merges", m.user_id)
+            out.append(("deleted", m.user_id))
+        else:  # pragma: no cover
+            raise AssertionError(f"unexpected output {e}")
+    return out
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Step:
+    message: Message
+    expect: list[tuple] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    after_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    rule: str
+    steps: list[Step]
+    lookups: dict[str, tuple | None] = field(default_factory=dict)
+
+
+def P(user_id: str, external_id: str | None = None, aliases=(), devices=()) -> tuple:
+    return ("profile", user_id, external_id, tuple(aliases), tuple(devices))
+
+
+def load_rule_table():
+    """The scenarios of `services/identity_resolution/tests/rule_table.py`, by path: both the
+    unit and the integration tests read them, and neither directory is a package."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "rule_table.py"
+    spec = importlib.util.spec_from_file_location("identity_resolution_rule_table", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SCENARIOS
