@@ -57,6 +57,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("starting with settings %s", settings.masked())
+        if not service.partner_keys:
+            log.warning("PARTNER_API_KEYS is not set: every partner request will get a 401")
+        if settings.admin_token is None:
+            log.warning("ADMIN_TOKEN is not set: the operator API answers 401 to everyone")
         await publisher.start()
         try:
             yield
