@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import httpx
 import typer
-
 from cohort_shared.schemas import PARTNER_PATTERN, WORKSPACE_PATTERN
 
 from .http_client import REQUEST_TIMEOUT, ApiError, Sleep, checked
@@ -43,7 +42,7 @@ class CliState:
         self.secrets.append(value)
         return value
 
-    def operator(self, base_url: str) -> "OperatorClient":
+    def operator(self, base_url: str) -> OperatorClient:
         return OperatorClient(base_url, self._token(), self.hooks.transport)
 
     def async_client(self, base_url: str, admin: bool) -> httpx.AsyncClient:

@@ -18,22 +18,22 @@ class Identifier:
     label: str | None = None
 
     @classmethod
-    def external_id(cls, value: str) -> "Identifier":
+    def external_id(cls, value: str) -> Identifier:
         return cls("external_id", value)
 
     @classmethod
-    def device_id(cls, value: str) -> "Identifier":
+    def device_id(cls, value: str) -> Identifier:
         return cls("device_id", value)
 
     @classmethod
-    def alias(cls, alias_name: str, alias_label: str) -> "Identifier":
+    def alias(cls, alias_name: str, alias_label: str) -> Identifier:
         return cls("alias", alias_name, alias_label)
 
     def to_json(self) -> list[str]:
         return [self.kind, self.value] if self.label is None else [self.kind, self.value, self.label]
 
     @classmethod
-    def from_json(cls, value: list[str]) -> "Identifier":
+    def from_json(cls, value: list[str]) -> Identifier:
         kind, *rest = value
         if kind == "alias" and len(rest) == 2:
             return cls.alias(rest[0], rest[1])

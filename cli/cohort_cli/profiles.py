@@ -79,7 +79,8 @@ def plan_profiles(rows: Iterable[Row]) -> ProfilePlan:
 def profile_requests(plan: ProfilePlan, limit: int = MAX_ENTRIES_PER_REQUEST) -> list[list[ProfileRequest]]:
     """The three phases as lists of requests of at most `limit` entries each."""
     track = [
-        ProfileRequest("track", "users/track", {"attributes": chunk}, len(chunk)) for chunk in _chunks(plan.track, limit)
+        ProfileRequest("track", "users/track", {"attributes": chunk}, len(chunk))
+        for chunk in _chunks(plan.track, limit)
     ]
     aliases = [
         ProfileRequest("alias", "users/alias/new", {"user_aliases": chunk}, len(chunk))

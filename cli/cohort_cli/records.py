@@ -92,7 +92,9 @@ def _csv_rows(path: Path, columns: frozenset[str]) -> Iterator[Row]:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) > len(header):
-                raise InputFileError(path, f"{len(cells)} values but the header has {len(header)} columns", reader.line_num)
+                raise InputFileError(
+                    path, f"{len(cells)} values but the header has {len(header)} columns", reader.line_num
+                )
             values = {
                 name: cell.strip()
                 for name, cell in zip(header, cells, strict=False)

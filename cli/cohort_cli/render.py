@@ -20,11 +20,11 @@ from .records import InputFileError
 
 def stdout() -> Console:
     # Made per call so the console follows sys.stdout (the test runner swaps it).
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -67,7 +67,7 @@ def cell(value: Any) -> str:
 
 
 def fields_table(title: str, fields: Mapping[str, Any]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     for name, value in fields.items():
@@ -76,7 +76,7 @@ def fields_table(title: str, fields: Mapping[str, Any]) -> Table:
 
 
 def rows_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in columns:
         table.add_column(column, justify="right" if column.endswith(("count", "size")) else "left")
     for row in rows:

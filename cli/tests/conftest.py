@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from cohort_cli.context import ClientHooks
 
 ADMIN_TOKEN = "s3cret-admin-token"
@@ -26,6 +25,7 @@ class Call:
     path: str
     body: Any
     headers: dict[str, str]
+    raw_path: str = ""
 
 
 @dataclass
@@ -43,8 +43,16 @@ class FakeServices:
     def handler(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         path = request.url.path
-        self.calls.append(Call(request.method, request.url.host + f":{request.url.port}", path, body,
-                               dict(request.headers)))
+        self.calls.append(
+            Call(
+                request.method,
+                request.url.host + f":{request.url.port}",
+                path,
+                body,
+                dict(request.headers),
+                request.url.raw_path.decode(),
+            )
+        )
         for pattern, queue in self.failures:
             if queue and pattern.search(path):
                 return queue.popleft()
@@ -91,34 +99,116 @@ class FakeServices:
     def _operator(self, method: str, path: str, body: Any) -> httpx.Response:
         ws = path.split("/")[2]
         routes: list[tuple[str, str, Any]] = [
-            ("POST", r"/data-import-keys$", lambda: httpx.Response(201, json={
-                "key_id": "k1", "data_import_key": "dik-new", "rest_endpoint": "http://127.0.0.1:8080"})),
-            ("GET", r"/data-import-keys$", lambda: httpx.Response(200, json={"keys": [
-                {"key_id": "k1", "masked": "dik-…6789", "created_at": "2026-01-21T10:00:00Z",
-                 "last_used_at": None}]})),
+            (
+                "POST",
+                r"/data-import-keys$",
+                lambda: httpx.Response(
+                    201, json={"key_id": "k1", "data_import_key": "dik-new", "rest_endpoint": "http://127.0.0.1:8080"}
+                ),
+            ),
+            (
+                "GET",
+                r"/data-import-keys$",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "keys": [
+                            {
+                                "key_id": "k1",
+                                "masked": "dik-…6789",
+                                "created_at": "2026-01-21T10:00:00Z",
+                                "last_used_at": None,
+                            }
+                        ]
+                    },
+                ),
+            ),
             ("DELETE", r"/data-import-keys/k1$", lambda: httpx.Response(204)),
             ("DELETE", r"/data-import-keys/", lambda: httpx.Response(404, json={"message": "key_id not found"})),
-            ("POST", r"/users/(track|alias/new|identify)$", lambda: httpx.Response(202, json={
-                "message": "success", "accepted": _entries(body)})),
-            ("GET", r"/cohorts$", lambda: httpx.Response(200, json={"cohorts": [
-                {"partner": "mixpanel", "cohort_id": "mp_1", "name": "Churn risk", "member_count": 1234,
-                 "updated_at": "2026-01-21T10:00:00Z"}]})),
-            ("GET", r"/cohorts/mp_1$", lambda: httpx.Response(200, json={
-                "partner": "mixpanel", "cohort_id": "mp_1", "name": "Churn risk", "member_count": 1234,
-                "updated_at": "2026-01-21T10:00:00Z", "sync_report": {
-                    "received": 1500, "applied": 1234, "already_in_state": 10,
-                    "unmatched": {"unknown_external_id": 200, "device_id_of_identified_user": 6},
-                    "dropped": {"pre_2010": 50}}})),
+            (
+                "POST",
+                r"/users/(track|alias/new|identify)$",
+                lambda: httpx.Response(202, json={"message": "success", "accepted": _entries(body)}),
+            ),
+            (
+                "GET",
+                r"/users/.+/cohorts$",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "user_id": "usr_9",
+                        "cohorts": [{"partner": "mixpanel", "cohort_id": "mp_1", "name": "Churn risk"}],
+                    },
+                ),
+            ),
+            (
+                "GET",
+                r"/cohorts$",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "cohorts": [
+                            {
+                                "partner": "mixpanel",
+                                "cohort_id": "mp_1",
+                                "name": "Churn risk",
+                                "member_count": 1234,
+                                "updated_at": "2026-01-21T10:00:00Z",
+                            }
+                        ]
+                    },
+                ),
+            ),
+            (
+                "GET",
+                r"/cohorts/mp_1$",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "partner": "mixpanel",
+                        "cohort_id": "mp_1",
+                        "name": "Churn risk",
+                        "member_count": 1234,
+                        "updated_at": "2026-01-21T10:00:00Z",
+                        "sync_report": {
+                            "received": 1500,
+                            "applied": 1234,
+                            "already_in_state": 10,
+                            "unmatched": {"unknown_external_id": 200, "device_id_of_identified_user": 6},
+                            "dropped": {"pre_2010": 50},
+                        },
+                    },
+                ),
+            ),
             ("GET", r"/cohorts/", lambda: httpx.Response(404, json={"message": "cohort_id not found"})),
             ("POST", r"/segments$", lambda: _segment(body)),
-            ("GET", r"/segments/seg1$", lambda: httpx.Response(200, json={
-                "segment_id": "seg1", "name": "At risk",
-                "filter": {"Mixpanel_Cohorts": {"includes": ["mp_1"]}}, "size": 1234})),
-            ("GET", r"/users/.+/cohorts$", lambda: httpx.Response(200, json={"user_id": "usr_9", "cohorts": [
-                {"partner": "mixpanel", "cohort_id": "mp_1", "name": "Churn risk"}]})),
-            ("GET", r"/identities/", lambda: httpx.Response(200, json={
-                "user_id": "usr_9", "external_id": "u9", "identified": True,
-                "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}], "device_ids": ["d5"]})),
+            (
+                "GET",
+                r"/segments/seg1$",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "segment_id": "seg1",
+                        "name": "At risk",
+                        "filter": {"Mixpanel_Cohorts": {"includes": ["mp_1"]}},
+                        "size": 1234,
+                    },
+                ),
+            ),
+            (
+                "GET",
+                r"/identities/",
+                lambda: httpx.Response(
+                    200,
+                    json={
+                        "user_id": "usr_9",
+                        "external_id": "u9",
+                        "identified": True,
+                        "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}],
+                        "device_ids": ["d5"],
+                    },
+                ),
+            ),
         ]
         for route_method, pattern, answer in routes:
             if method == route_method and re.search(pattern, path):

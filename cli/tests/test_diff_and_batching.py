@@ -1,7 +1,6 @@
 from datetime import UTC, datetime
 
 import pytest
-
 from cohort_cli.identifiers import Change, Identifier
 from cohort_cli.producer.batching import batch_changes
 from cohort_cli.producer.diff import diff_members
@@ -41,8 +40,7 @@ def test_batches_hold_at_most_1000_identifiers_whatever_their_kind():
     assert [b.identifiers for b in batches] == [1000, 1000, 1]
     for batch in batches:
         counted = sum(
-            len(e.get("user_ids", [])) + len(e.get("device_ids", [])) + len(e.get("aliases", []))
-            for e in batch.entries
+            len(e.get("user_ids", [])) + len(e.get("device_ids", [])) + len(e.get("aliases", [])) for e in batch.entries
         )
         assert counted == batch.identifiers <= 1000
     first = batches[0].entries

@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from cohort_cli.exports import read_cohort_export
 from cohort_cli.identifiers import Identifier
 from cohort_cli.records import InputFileError
@@ -18,12 +17,7 @@ def test_csv_rows_give_every_identifier_in_file_order(tmp_path):
     path = write(
         tmp_path,
         "cohort.csv",
-        "user_id,device_id,alias_name,alias_label,$name\n"
-        "u1,,,,Ann\n"
-        ",d9,,,\n"
-        "u2,d2,a@x.com,email,Bob\n"
-        "\n"
-        "u1,,,,again\n",
+        "user_id,device_id,alias_name,alias_label,$name\nu1,,,,Ann\n,d9,,,\nu2,d2,a@x.com,email,Bob\n\nu1,,,,again\n",
     )
     members = read_cohort_export(path)
     assert list(members) == [
@@ -53,9 +47,7 @@ def test_format_is_sniffed_without_a_known_suffix(tmp_path):
     assert read_cohort_export(write(tmp_path, "export.txt", '{"user_id": "u1"}\n')) == {
         Identifier.external_id("u1"): None
     }
-    assert read_cohort_export(write(tmp_path, "export2.txt", "user_id\nu1\n")) == {
-        Identifier.external_id("u1"): None
-    }
+    assert read_cohort_export(write(tmp_path, "export2.txt", "user_id\nu1\n")) == {Identifier.external_id("u1"): None}
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from cohort_cli.profiles import profile_requests, read_profiles
 from cohort_cli.records import InputFileError
 
@@ -26,7 +25,11 @@ def test_each_kind_of_profile_lands_in_its_phase(tmp_path):
     )
     assert plan.rows == 7
     assert plan.track == [
-        {"external_id": "u1"}, {"device_id": "d1"}, {"external_id": "u2"}, {"device_id": "d2"}, {"device_id": "d3"}
+        {"external_id": "u1"},
+        {"device_id": "d1"},
+        {"external_id": "u2"},
+        {"device_id": "d2"},
+        {"device_id": "d3"},
     ]
     assert plan.aliases == [
         {"alias_name": "a@x.com", "alias_label": "email"},
@@ -42,12 +45,14 @@ def test_each_kind_of_profile_lands_in_its_phase(tmp_path):
 
 def test_requests_come_in_three_phases_of_at_most_500_entries(tmp_path):
     rows = "".join(f"u{i},,a{i}@x.com,email,\n" for i in range(1001)) + ",d1,,,u9\n"
-    phases = profile_requests(plan_of(tmp_path, "external_id,device_id,alias_name,alias_label,identify_external_id\n"
-                                      + rows))
+    phases = profile_requests(
+        plan_of(tmp_path, "external_id,device_id,alias_name,alias_label,identify_external_id\n" + rows)
+    )
     assert [[r.entries for r in phase] for phase in phases] == [[500, 500, 2], [500, 500, 1], [1]]
     assert [phase[0].path for phase in phases] == ["users/track", "users/alias/new", "users/identify"]
     assert phases[2][0].body == {
-        "aliases_to_identify": [], "devices_to_identify": [{"external_id": "u9", "device_id": "d1"}]
+        "aliases_to_identify": [],
+        "devices_to_identify": [{"external_id": "u9", "device_id": "d1"}],
     }
 
 

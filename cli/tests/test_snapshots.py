@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from cohort_cli.identifiers import Identifier
 from cohort_cli.producer.snapshots import SnapshotError, SnapshotKey, SnapshotStore
 
@@ -33,7 +32,15 @@ def test_a_damaged_snapshot_stops_rather_than_forgetting_removals(tmp_path):
     path.write_text("{not json")
     with pytest.raises(SnapshotError, match="cannot read snapshot"):
         store.load(KEY)
-    path.write_text(json.dumps({"version": 1, "cohort_id": KEY.cohort_id, "members": [["alias", "x"]],
-                                "synced_at": "2026-01-01T00:00:00+00:00"}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "cohort_id": KEY.cohort_id,
+                "members": [["alias", "x"]],
+                "synced_at": "2026-01-01T00:00:00+00:00",
+            }
+        )
+    )
     with pytest.raises(SnapshotError, match="not valid"):
         store.load(KEY)

@@ -24,8 +24,10 @@ app = typer.Typer(help="Load user profiles (identified, anonymous, alias-only)."
 def load_profiles(
     ctx: typer.Context,
     workspace: Annotated[str, typer.Argument(callback=check_workspace, help="workspace name")],
-    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: external_id, device_id, alias_name, "
-                                             "alias_label, identify_external_id")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV or JSON Lines: external_id, device_id, alias_name, alias_label, identify_external_id"),
+    ],
     concurrency: Concurrency = 4,
     max_attempts: MaxAttempts = 6,
     retry_base_delay: RetryBaseDelay = 0.5,

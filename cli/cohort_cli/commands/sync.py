@@ -24,8 +24,12 @@ from .options import Concurrency, MaxAttempts, RetryBaseDelay, retry_policy
 
 def sync_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="cohort export, CSV or JSON Lines: user_id, device_id, "
-                                             "alias_name, alias_label (optional timestamp)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="cohort export, CSV or JSON Lines: user_id, device_id, alias_name, alias_label (optional timestamp)"
+        ),
+    ],
     cohort_id: Annotated[str, typer.Option(help="the partner's cohort ID, e.g. mp_12345")],
     partner_key: Annotated[
         str, typer.Option(envvar="COHORT_PARTNER_KEY", show_default=False, help="the partner API key")
@@ -42,9 +46,7 @@ def sync_command(
     state_dir: Annotated[Path, typer.Option(help="where the last successful snapshots live")] = Path(
         ".local/snapshots"
     ),
-    created_at: Annotated[
-        str | None, typer.Option(help="the cohort's creation time, ISO-8601 with a zone")
-    ] = None,
+    created_at: Annotated[str | None, typer.Option(help="the cohort's creation time, ISO-8601 with a zone")] = None,
     dynamic: Annotated[bool, typer.Option(help="re-read FILE and re-sync every --interval seconds")] = False,
     interval: Annotated[float, typer.Option(min=0.0, help="seconds between dynamic syncs")] = 60.0,
     max_syncs: Annotated[int | None, typer.Option(min=1, help="stop after this many dynamic syncs")] = None,

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.markup import escape
-
 from cohort_shared.kafka import make_consumer
 from cohort_shared.schemas import MembershipChanged
 from cohort_shared.settings import CommonSettings
+from pydantic import ValidationError
+from rich.markup import escape
 
-from ..render import stdout, stderr
+from ..render import stderr, stdout
 
 COLOURS = {"added": "green", "removed": "red"}
 
@@ -42,7 +41,9 @@ def tail_command(
 
     def emit(event: MembershipChanged) -> None:
         line = escape(format_change(event))
-        console.print(line.replace(f"  {event.change}  ", f"  [{COLOURS[event.change]}]{event.change}[/]  ", 1))
+        console.print(
+            line.replace(f"  {event.change}  ", f"  [{COLOURS[event.change]}]{event.change}[/]  ", 1), soft_wrap=True
+        )
 
     try:
         seen = asyncio.run(tail_changes(settings, emit, workspace, from_beginning, max_events, timeout))

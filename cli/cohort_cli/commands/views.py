@@ -56,9 +56,7 @@ def create_segment(
     ctx: typer.Context,
     workspace: Workspace,
     name: str,
-    filter_json: Annotated[
-        str, typer.Option("--filter", help='e.g. {"Mixpanel_Cohorts": {"includes": ["mp_12345"]}}')
-    ],
+    filter_json: Annotated[str, typer.Option("--filter", help='e.g. {"Mixpanel_Cohorts": {"includes": ["mp_12345"]}}')],
 ) -> None:
     """Define a segment from a filter over partners' cohorts."""
     state: CliState = ctx.obj
@@ -92,7 +90,7 @@ def user_cohorts(ctx: typer.Context, workspace: Workspace, user_ref: UserRef) ->
     found = _get(state, state.segment_url, f"/workspaces/{workspace}/users/{path_part(user_ref)}/cohorts")
     if state.as_json:
         return print_json(found)
-    title = f"Cohorts of user {found.get('user_id', user_ref)}"
+    title = f"Cohorts of user {found.get('user_id')} ({user_ref})"
     show(rows_table(title, ["partner", "cohort_id", "name"], found.get("cohorts", [])))
 
 
@@ -104,5 +102,9 @@ def show_identity(ctx: typer.Context, workspace: Workspace, user_ref: UserRef) -
     if state.as_json:
         return print_json(profile)
     aliases = [f"{a.get('alias_label')}:{a.get('alias_name')}" for a in profile.get("aliases", [])]
-    fields = {**profile, "aliases": ", ".join(aliases) or None, "device_ids": ", ".join(profile.get("device_ids", [])) or None}
+    fields = {
+        **profile,
+        "aliases": ", ".join(aliases) or None,
+        "device_ids": ", ".join(profile.get("device_ids", [])) or None,
+    }
     show(fields_table(f"Profile {user_ref}", fields))

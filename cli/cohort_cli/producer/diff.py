@@ -19,9 +19,7 @@ class CohortDiff:
         return len(self.removes) + len(self.adds)
 
 
-def diff_members(
-    previous: frozenset[Identifier] | None, current: Mapping[Identifier, datetime | None]
-) -> CohortDiff:
+def diff_members(previous: frozenset[Identifier] | None, current: Mapping[Identifier, datetime | None]) -> CohortDiff:
     """Adds for identifiers new since `previous`, removes for those gone; `previous` None
     (no successful sync yet) makes every current identifier an add."""
     known = previous or frozenset()

@@ -36,7 +36,7 @@ class SnapshotKey:
     cohort_id: str
 
     @classmethod
-    def for_key(cls, ingest_url: str, data_import_key: str, partner: str, cohort_id: str) -> "SnapshotKey":
+    def for_key(cls, ingest_url: str, data_import_key: str, partner: str, cohort_id: str) -> SnapshotKey:
         digest = hashlib.sha256(f"{ingest_url}\n{data_import_key}".encode()).hexdigest()[:16]
         return cls(f"key-{digest}", partner, cohort_id)
 
