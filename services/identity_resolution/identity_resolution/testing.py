@@ -13,9 +13,12 @@ Outputs are summarized as tuples:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+import orjson
+from cohort_shared.kafka import make_producer
 from cohort_shared.schemas import (
     Alias,
     AliasRequested,
@@ -39,14 +42,18 @@ from cohort_shared.schemas import (
     TrackedUser,
     TrackRequested,
     cohort_key,
+    decode,
 )
+from cohort_shared.settings import CommonSettings
+from cohort_shared.topics import Topics
+
 from identity_resolution.domain.book import Profile
 from identity_resolution.domain.effects import Clock, Emitted
 from identity_resolution.domain.identifiers import alias_from_key, derive_user_id, sort_key
 
 WS = "acme"
 PARTNER = "mixpanel"
-T0 = datetime(2026, 1, 21, 14, 20, 30, 123000, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 21, 14, 20, 30, 123000, tzinfo=UTC)
 WINDOW = 86400
 
 
@@ -91,7 +98,7 @@ def alias_new(request_id: str, *entries: tuple[str, str, str | None]) -> AliasRe
     """entries: (alias_label, alias_name, external_id or None)."""
     return AliasRequested(
         **_stamp(request_id),
-        user_aliases=[NewAlias(alias_label=l, alias_name=n, external_id=e) for l, n, e in entries],
+        user_aliases=[NewAlias(alias_label=label, alias_name=n, external_id=e) for label, n, e in entries],
     )
 
 
@@ -100,7 +107,7 @@ def identify(request_id: str, aliases=(), devices=()) -> IdentifyRequested:
     return IdentifyRequested(
         **_stamp(request_id),
         aliases_to_identify=[
-            AliasToIdentify(external_id=e, user_alias=Alias(alias_label=l, alias_name=n)) for e, l, n in aliases
+            AliasToIdentify(external_id=e, user_alias=Alias(alias_label=label, alias_name=n)) for e, label, n in aliases
         ],
         devices_to_identify=[DeviceToIdentify(external_id=e, device_id=d) for e, d in devices],
     )
@@ -211,6 +218,47 @@ class Scenario:
 
 def P(user_id: str, external_id: str | None = None, aliases=(), devices=()) -> tuple:
     return ("profile", user_id, external_id, tuple(aliases), tuple(devices))
+
+
+# ---------------------------------------------------------------- on the real broker
+
+_APPLIED_AT = ("resolved_at", "updated_at", "merged_at", "deleted_at")
+
+
+def canonical(base_topic: str, key: str, message: Message | bytes | None) -> tuple:
+    """An output with the times it was applied at left out (`parked_until` reduced to whether
+    it is set), so runs at different moments, and the Python rules, compare equal."""
+    if message is None:
+        return (base_topic, key, None)
+    if isinstance(message, bytes):
+        message = decode(base_topic, message)
+    fields = message.model_dump(mode="json")
+    for name in _APPLIED_AT:
+        fields.pop(name, None)
+    if "parked_until" in fields:
+        fields["parked_until"] = fields["parked_until"] is not None
+    return (base_topic, key, orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def input_topic(topics: Topics, message: Message) -> str:
+    return topics.cohort_changes if isinstance(message, CohortChangesAccepted) else topics.identity_events
+
+
+async def publish(settings: CommonSettings, messages: Iterable[Message | tuple[str, bytes, bytes]]) -> None:
+    """Publish input records as ingest does (each to its topic, keyed by its model); a
+    `(topic, key, raw bytes)` tuple publishes raw bytes, e.g. a poison record."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for message in messages:
+            if isinstance(message, tuple):
+                topic, key, value = message
+                await producer.send(topic, value, key=key)
+            else:
+                await producer.send(input_topic(settings.topics, message), message.to_bytes(), key=message.kafka_key())
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def load_rule_table():

@@ -1,9 +1,8 @@
 """Identifier rules with plain values: placeholders, alias keys, user IDs, user_refs, clocks."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from cohort_shared.schemas import Identifier
 from identity_resolution.domain.effects import Clock
 from identity_resolution.domain.identifiers import (
@@ -74,7 +73,7 @@ def test_malformed_user_refs_say_why(text):
 
 
 def test_clock_milliseconds_are_exact():
-    clock = Clock(datetime(2026, 1, 1, 0, 0, 0, 999999, tzinfo=timezone.utc), 10)
+    clock = Clock(datetime(2026, 1, 1, 0, 0, 0, 999999, tzinfo=UTC), 10)
     assert clock.now_ms == 1767225600999
     assert clock.park_until_ms == clock.now_ms + 10_000
-    assert clock.park_until == datetime(2026, 1, 1, 0, 0, 10, 999999, tzinfo=timezone.utc)
+    assert clock.park_until == datetime(2026, 1, 1, 0, 0, 10, 999999, tzinfo=UTC)

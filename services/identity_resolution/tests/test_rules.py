@@ -2,7 +2,6 @@
 tests/integration/test_identity_resolution_rules.py)."""
 
 import pytest
-
 from cohort_shared.schemas import MembershipResolved, MembershipUnmatched
 from identity_resolution.domain import apply_record
 from identity_resolution.domain.book import Book

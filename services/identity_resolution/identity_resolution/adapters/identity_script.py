@@ -13,7 +13,6 @@ from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
-
 from cohort_shared.eos import TrackedScript
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.schemas import Message, decode

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-
 from cohort_shared.redis_store import KeySpace
 
 from ..domain.book import Profile

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cohort_shared.schemas import Message
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TALLY_TOPIC = "_tally"
 """Pseudo-topic of the tally the script returns with its outputs; never published."""
@@ -58,7 +58,7 @@ class Tally:
     skipped: Counter = field(default_factory=Counter)
 
     @classmethod
-    def from_json(cls, data: dict) -> "Tally":
+    def from_json(cls, data: dict) -> Tally:
         return cls(
             resolved=int(data.get("resolved", 0)),
             drained=int(data.get("drained", 0)),

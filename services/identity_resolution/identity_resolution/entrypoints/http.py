@@ -1,0 +1,59 @@
+"""The operator API of SPEC §3: what the service currently knows of one profile."""
+
+from __future__ import annotations
+
+import re
+
+from cohort_shared.schemas import WORKSPACE_PATTERN
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ..adapters.profile_reader import ProfileReader
+from ..domain.identifiers import alias_from_key, parse_user_ref, sort_key
+
+router = APIRouter()
+_WORKSPACE = re.compile(WORKSPACE_PATTERN)
+
+
+@router.get("/workspaces/{workspace_id}/identities/{user_ref:path}")
+async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JSONResponse:
+    """One profile by internal ID, `external_id:…`, `alias:<label>:<name>` or `device_id:…`."""
+    if not _WORKSPACE.match(workspace_id):
+        return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
+    try:
+        ref = parse_user_ref(user_ref)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    reader: ProfileReader = request.app.state.profiles
+    profile = await reader.find(workspace_id, ref)
+    if profile is None:
+        return _error(404, "user_ref names no profile in this workspace")
+    return JSONResponse({
+        "user_id": profile.user_id,
+        "external_id": profile.external_id,
+        "identified": profile.identified,
+        "aliases": [
+            {"alias_name": a.alias_name, "alias_label": a.alias_label}
+            for a in (alias_from_key(k) for k in sorted(profile.aliases, key=sort_key))
+        ],
+        "device_ids": sorted(profile.devices, key=sort_key),
+    })
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error body is `{"message": "…"}` (the operator-token check included)."""
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(400, f"{where}: {first.get('msg', 'invalid request')}")
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)

@@ -1,0 +1,31 @@
+"""Settings of identity-resolution: the common ones plus its own, prefixed `IDENTITY_`."""
+
+from __future__ import annotations
+
+import socket
+
+from cohort_shared.settings import CommonSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class IdentitySettings(CommonSettings):
+    """Everything the service reads from the environment; frozen, secrets masked."""
+
+    model_config = SettingsConfigDict(env_prefix="IDENTITY_", frozen=True, extra="ignore", populate_by_name=True)
+
+    host: str = Field("0.0.0.0", description="IDENTITY_HOST: where the HTTP API listens")
+    port: int = Field(8081, ge=1, le=65535, description="IDENTITY_PORT")
+    park_window_seconds: int = Field(
+        86400, ge=1, description="IDENTITY_PARK_WINDOW_SECONDS: how long an unknown identifier's change waits"
+    )
+    max_batch_records: int = Field(
+        100,
+        ge=1,
+        le=10000,
+        description="IDENTITY_MAX_BATCH_RECORDS: records per Kafka transaction; each may carry 1,000 identifiers",
+    )
+
+    def member_id(self) -> str:
+        """Static group member and transactional ID: INSTANCE_ID, else <hostname>-<port>."""
+        return self.instance_id or f"{socket.gethostname()}-{self.port}"
