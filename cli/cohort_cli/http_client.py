@@ -84,7 +84,7 @@ async def send_with_retries(
         try:
             response = await client.request(method, url, json=json)
         except httpx.TransportError as error:
-            failure = ApiError(f"{type(error).__name__} talking to {url}", None, attempts)
+            failure = ApiError(f"cannot reach {client.base_url} ({type(error).__name__})", None, attempts)
         else:
             if response.is_success:
                 return Sent(json_or_empty(response), attempts)

@@ -25,13 +25,16 @@ class ProgressBar:
 
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressBar]:
+    console = stderr()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=stderr(),
+        console=console,
         transient=True,
+        # A pipe or log file gets the summary line only, not a bar's left-overs.
+        disable=not console.is_terminal,
     )
     with progress:
         yield ProgressBar(progress, progress.add_task(description, total=total))

@@ -28,8 +28,9 @@ def stderr() -> Console:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Mask every secret in `text`; ones too short to be real keys would mask ordinary words."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= 6:
             text = text.replace(secret, "***")
     return text
 

@@ -1,6 +1,7 @@
 """One sync end to end against the fake ingest: what is sent, retried, and when the snapshot moves."""
 
 import asyncio
+from datetime import datetime
 
 import httpx
 import pytest
@@ -37,12 +38,14 @@ async def test_first_sync_sends_all_then_only_the_diff_removes_first(services, t
     report = await sync_cohort(api(services), store, JOB, members("u1", "u2", "u3"))
     assert (report.first_sync, report.adds, report.removes, report.accepted, report.requests) == (True, 3, 0, 3, 2)
     named = services.partner_calls("/cohorts")[0].body
+    created_at = named.pop("created_at")
     assert named == {
         "partner_api_key": PARTNER_KEY,
         "client_secret": DATA_IMPORT_KEY,
         "cohort_id": "mp_1",
         "name": "Churn risk",
     }
+    assert datetime.fromisoformat(created_at).tzinfo is not None
     assert store.load(KEY).members == set(members("u1", "u2", "u3"))
 
     services.calls.clear()
@@ -50,6 +53,7 @@ async def test_first_sync_sends_all_then_only_the_diff_removes_first(services, t
     assert (report.first_sync, report.adds, report.removes, report.accepted) == (False, 1, 1, 2)
     assert [sent_ids(c) for c in services.partner_calls()] == [[("u1", True)], [("u4", False)]]
     assert store.load(KEY).members == set(members("u2", "u3", "u4"))
+    assert services.partner_calls("/cohorts")[0].body["created_at"] == created_at  # stable across syncs
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])

@@ -46,7 +46,9 @@ def sync_command(
     state_dir: Annotated[Path, typer.Option(help="where the last successful snapshots live")] = Path(
         ".local/snapshots"
     ),
-    created_at: Annotated[str | None, typer.Option(help="the cohort's creation time, ISO-8601 with a zone")] = None,
+    created_at: Annotated[
+        str | None, typer.Option(help="the cohort's creation time, ISO-8601 with a zone (default: its first sync)")
+    ] = None,
     dynamic: Annotated[bool, typer.Option(help="re-read FILE and re-sync every --interval seconds")] = False,
     interval: Annotated[float, typer.Option(min=0.0, help="seconds between dynamic syncs")] = 60.0,
     max_syncs: Annotated[int | None, typer.Option(min=1, help="stop after this many dynamic syncs")] = None,
@@ -109,7 +111,7 @@ async def _sync_once(
     whatever the mode); a transient failure (retries exhausted) returns False so a dynamic
     run can try again at the next interval."""
     members = read_cohort_export(file)
-    with progress_bar(f"sync {number}") as bar:
+    with progress_bar(f"sync {number} of {job.cohort_id}") as bar:
         try:
             report = await sync_cohort(api, store, job, members, bar.advance, bar.plan)
         except ApiError as error:

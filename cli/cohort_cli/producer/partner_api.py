@@ -40,14 +40,10 @@ class PartnerApi:
             **fields,
         }
 
-    async def name_cohort(self, cohort_id: str, name: str, created_at: datetime | None = None) -> Sent:
+    async def name_cohort(self, cohort_id: str, name: str, created_at: datetime) -> Sent:
         """Create or rename the cohort."""
-        fields: dict[str, Any] = {"name": name}
-        if created_at is not None:
-            fields["created_at"] = created_at.isoformat()
-        return await send_with_retries(
-            self.client, "POST", self.base_path, self._body(cohort_id, **fields), self.policy, self.sleep
-        )
+        body = self._body(cohort_id, name=name, created_at=created_at.isoformat())
+        return await send_with_retries(self.client, "POST", self.base_path, body, self.policy, self.sleep)
 
     async def send_changes(self, cohort_id: str, entries: list[dict[str, Any]]) -> Sent:
         """Add or remove members; the answer counts accepted and dropped identifiers."""

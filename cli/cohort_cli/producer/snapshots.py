@@ -45,6 +45,7 @@ class SnapshotKey:
 class Snapshot:
     members: frozenset[Identifier]
     synced_at: datetime
+    created_at: datetime | None = None  # what the producer reported as the cohort's creation time
 
 
 class SnapshotStore:
@@ -71,11 +72,22 @@ class SnapshotStore:
             if document["version"] != FORMAT_VERSION or document["cohort_id"] != key.cohort_id:
                 raise ValueError("written for another cohort or format")
             members = frozenset(Identifier.from_json(item) for item in document["members"])
-            return Snapshot(members, datetime.fromisoformat(document["synced_at"]))
+            created_at = document.get("created_at")
+            return Snapshot(
+                members,
+                datetime.fromisoformat(document["synced_at"]),
+                datetime.fromisoformat(created_at) if created_at else None,
+            )
         except (KeyError, TypeError, ValueError) as error:
             raise SnapshotError(f"snapshot {path} is not valid ({error}); move it away to start over") from None
 
-    def save(self, key: SnapshotKey, members: Iterable[Identifier], now: datetime | None = None) -> Path:
+    def save(
+        self,
+        key: SnapshotKey,
+        members: Iterable[Identifier],
+        created_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> Path:
         """Replace the snapshot atomically: readers see the old one or the new one, never half."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +96,7 @@ class SnapshotStore:
             "partner": key.partner,
             "cohort_id": key.cohort_id,
             "synced_at": (now or datetime.now(UTC)).isoformat(),
+            "created_at": created_at.isoformat() if created_at else None,
             "members": [identifier.to_json() for identifier in sorted(members)],
         }
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".tmp")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..http_client import run_bounded
 from ..identifiers import Identifier
@@ -72,7 +72,9 @@ async def sync_cohort(
     report = SyncReport(first_sync=previous is None, adds=len(diff.adds), removes=len(diff.removes))
     on_planned(diff.size)
 
-    named = await api.name_cohort(job.cohort_id, job.name, job.created_at)
+    # The naming call needs created_at; without one given, the first sync's time stays the cohort's.
+    created_at = job.created_at or (previous and previous.created_at) or datetime.now(UTC)
+    named = await api.name_cohort(job.cohort_id, job.name, created_at)
     report.requests += 1
     report.retries += named.retries
 
@@ -87,6 +89,6 @@ async def sync_cohort(
     for phase in (diff.removes, diff.adds):
         await run_bounded(batch_changes(phase, job.batch_limit), job.concurrency, send)
 
-    report.snapshot_path = str(store.save(job.snapshot_key, members.keys()))
+    report.snapshot_path = str(store.save(job.snapshot_key, members.keys(), created_at))
     report.seconds = time.monotonic() - started
     return report
