@@ -37,8 +37,8 @@ def response_message(response: httpx.Response) -> str:
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"]
-    text = response.text.strip()
-    return text[:300] if text else response.reason_phrase or "no message"
+    text = "" if isinstance(body, dict) else response.text.strip()
+    return text[:300] or response.reason_phrase or "no message"
 
 
 def json_or_empty(response: httpx.Response) -> Any:
