@@ -7,14 +7,13 @@ in-memory publisher, key store and rate limiter; left out, they are the real Kaf
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from .adapters.key_store import KeyStore, RedisKeyStore
 from .adapters.publisher import KafkaPublisher, Publisher
@@ -24,7 +23,7 @@ from .domain.identity_requests import IDENTITY_BODIES
 from .entrypoints import operator_api, partner_api
 from .entrypoints.http_errors import add_error_handlers
 from .entrypoints.openapi import document_request_bodies
-from .metrics import LATENCY, REQUESTS
+from .entrypoints.request_metrics import RequestMetrics
 from .service_layer import IngestService
 from .settings import IngestSettings
 
@@ -85,14 +84,6 @@ def create_app(
         return redis_client is None or await probe_redis(redis_client)
 
     add_ops_routes(app, {"kafka": publisher.ready, "redis": redis_ready})
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(route, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics)
 
     return app
