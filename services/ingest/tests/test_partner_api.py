@@ -181,3 +181,18 @@ async def test_unknown_routes_and_methods_answer_json_messages(harness):
     assert (missing.status_code, missing.json()) == (404, {"message": "Not Found"})
     wrong = await harness.client.get(USERS)
     assert (wrong.status_code, wrong.json()) == (405, {"message": "Method Not Allowed"})
+
+
+async def test_redis_down_is_a_503_that_names_no_address():
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class DownKeyStore:
+        async def owner_of(self, client_secret):
+            raise RedisConnectionError("Error 111 connecting to redis://:hunter2@10.0.0.5:6379")
+
+    h, client = await make_harness()
+    async with client:
+        secret = await h.new_key()
+        client._transport.app.state.ingest.keys = DownKeyStore()
+        response = await client.post(USERS, json=changes_body(secret))
+        assert (response.status_code, response.json()) == (503, {"message": "the key store is unavailable right now; retry later"})
