@@ -1,0 +1,178 @@
+-- Key layout and membership primitives shared by every segment-store script (see layout.py).
+-- The including script sets BASE (the workspace's base key) and EVENT_NS (16 raw bytes).
+local WIDTH = 512
+local SEP = '\031'
+
+local function key(...)
+  return BASE .. ':' .. table.concat({...}, ':')
+end
+
+local function bucket_of(n)
+  return math.floor(n / WIDTH)
+end
+
+local function nonempty(value)
+  if value == false or value == nil then return nil end
+  return value
+end
+
+-- ---------------------------------------------------------------- users
+
+local function user_number(user_id, create)
+  local hashed = key('un', string.sub(redis.sha1hex(user_id), 1, 3))
+  local n = redis.call('HGET', hashed, user_id)
+  if n then return tonumber(n) end
+  if not create then return nil end
+  n = redis.call('HINCRBY', key('seq'), 'n', 1)
+  redis.call('HSET', hashed, user_id, n)
+  return n
+end
+
+-- user_id, external_id (or nil), whether it came from identity.profiles
+local function read_record(n)
+  local raw = nonempty(redis.call('HGET', key('rec', bucket_of(n)), n))
+  if not raw then return nil, nil, false end
+  local from_profile = string.sub(raw, 1, 1) == '1'
+  local rest = string.sub(raw, 2)
+  local at = string.find(rest, SEP, 1, true)
+  if not at then return rest, nil, from_profile end
+  return string.sub(rest, 1, at - 1), string.sub(rest, at + 1), from_profile
+end
+
+local function write_record(n, user_id, external_id, from_profile)
+  local raw = (from_profile and '1' or '0') .. user_id
+  if external_id then raw = raw .. SEP .. external_id end
+  redis.call('HSET', key('rec', bucket_of(n)), n, raw)
+end
+
+local function gone_state(user_id)
+  return nonempty(redis.call('HGET', key('gone'), user_id))
+end
+
+-- Where a change for user_id lands now: itself, the profile it was merged into, nil if deleted.
+local function current_user(user_id)
+  for _ = 1, 64 do
+    local gone = gone_state(user_id)
+    if not gone or gone == 't' then return user_id end
+    if gone == 'd' then return nil end
+    user_id = string.sub(gone, 3)
+  end
+  return user_id
+end
+
+local function external_id_of(user_id)
+  local n = user_number(user_id, false)
+  if not n then return nil end
+  local _, external_id = read_record(n)
+  return external_id
+end
+
+-- A user seen in a change or merge: numbered, remembered with its external ID unless the
+-- profile index already knows better, and one of the workspace's profiles unless tombstoned.
+local function remember_user(user_id, external_id)
+  local n = user_number(user_id, true)
+  local known_user, known_external_id, from_profile = read_record(n)
+  if not from_profile and (not known_user or (external_id and external_id ~= known_external_id)) then
+    write_record(n, user_id, external_id or known_external_id, false)
+    if external_id then redis.call('HSETNX', key('ix'), 'x' .. SEP .. external_id, user_id) end
+  end
+  if gone_state(user_id) ~= 't' then
+    redis.call('SADD', key('all', bucket_of(n)), n)
+  end
+  return n
+end
+
+-- Drop the profile index fields that point at user_id (and only those: another profile may
+-- hold one of them by now).
+local function unindex(n, user_id)
+  local fields = nonempty(redis.call('HGET', key('ids', bucket_of(n)), n))
+  local list = fields and cjson.decode(fields) or {}
+  local _, external_id, from_profile = read_record(n)
+  if external_id and not from_profile then list[#list + 1] = 'x' .. SEP .. external_id end
+  for _, field in ipairs(list) do
+    if redis.call('HGET', key('ix'), field) == user_id then redis.call('HDEL', key('ix'), field) end
+  end
+  redis.call('HDEL', key('ids', bucket_of(n)), n)
+end
+
+-- ---------------------------------------------------------------- cohorts
+
+local function cohort_number(partner, cohort_id, now)
+  local field = partner .. SEP .. cohort_id
+  local k = redis.call('HGET', key('c'), field)
+  if k then return tonumber(k) end
+  k = redis.call('HINCRBY', key('seq'), 'c', 1)
+  redis.call('HSET', key('c'), field, k)
+  local same_id = nonempty(redis.call('HGET', key('byid'), cohort_id))
+  redis.call('HSET', key('byid'), cohort_id, same_id and (same_id .. ' ' .. k) or tostring(k))
+  redis.call('HSET', key('cm', k), 'p', partner, 'c', cohort_id, 'nm', cohort_id, 'mc', 0, 'ua', now)
+  return k
+end
+
+local function cohorts_of(n)
+  local raw = nonempty(redis.call('HGET', key('rev', bucket_of(n)), n))
+  local list = {}
+  if raw then
+    for k in string.gmatch(raw, '%d+') do list[#list + 1] = tonumber(k) end
+  end
+  table.sort(list)
+  return list
+end
+
+local function store_cohorts_of(n, list)
+  if #list == 0 then
+    redis.call('HDEL', key('rev', bucket_of(n)), n)
+  else
+    redis.call('HSET', key('rev', bucket_of(n)), n, table.concat(list, ' '))
+  end
+end
+
+local function is_member(k, n)
+  return redis.call('SISMEMBER', key('m', k, bucket_of(n)), n) == 1
+end
+
+local function add_member(k, n, now)
+  redis.call('SADD', key('m', k, bucket_of(n)), n)
+  redis.call('HINCRBY', key('cm', k), 'mc', 1)
+  redis.call('HSET', key('cm', k), 'ua', now)
+  local list = cohorts_of(n)
+  list[#list + 1] = k
+  store_cohorts_of(n, list)
+end
+
+local function remove_member(k, n, now)
+  redis.call('SREM', key('m', k, bucket_of(n)), n)
+  redis.call('HINCRBY', key('cm', k), 'mc', -1)
+  redis.call('HSET', key('cm', k), 'ua', now)
+  local list, kept = cohorts_of(n), {}
+  for _, other in ipairs(list) do
+    if other ~= k then kept[#kept + 1] = other end
+  end
+  store_cohorts_of(n, kept)
+end
+
+-- ---------------------------------------------------------------- events
+
+-- uuid5(EVENT_NS, fields joined by \x1f): the same as domain/events.py.
+local function event_id(...)
+  local h = redis.sha1hex(EVENT_NS .. table.concat({...}, SEP))
+  local variant = string.format('%x', (tonumber(string.sub(h, 17, 17), 16) % 4) + 8)
+  return string.sub(h, 1, 8) .. '-' .. string.sub(h, 9, 12) .. '-5' .. string.sub(h, 14, 16) .. '-'
+    .. variant .. string.sub(h, 18, 20) .. '-' .. string.sub(h, 21, 32)
+end
+
+local function change_event(ws, k, user_id, external_id, change, cause, source, now)
+  local partner, cohort_id = unpack(redis.call('HMGET', key('cm', k), 'p', 'c'))
+  local value = {
+    event_id = event_id(ws, partner, cohort_id, user_id, change, cause, source),
+    workspace_id = ws, partner = partner, cohort_id = cohort_id, user_id = user_id,
+    external_id = external_id or cjson.null, change = change, cause = cause, occurred_at = now,
+  }
+  return {topic = 'membership.changes', key = user_id, value = value}
+end
+
+-- ARGV helper: an optional string travels as (value, '1'|'0').
+local function optional(value, present)
+  if present == '1' then return value end
+  return nil
+end

@@ -1,0 +1,90 @@
+-- A segment's plan (domain/planning.py) run bucket by bucket with Redis's own set algebra.
+-- Every step but the last stores into a temporary set; the last is read directly. The
+-- temporary sets live only inside this call — a script runs atomically, so no client ever
+-- sees them — and are deleted before it returns.
+-- KEYS[1] base; ARGV: 1 mode (size|page|contains), 2 plan JSON, 3 nonce, 4 after (page) or
+-- user number (contains) or first bucket (size), 5 limit (page), 6 most buckets to visit.
+local steps = cjson.decode(ARGV[2])
+local READ = {union = 'SUNION', inter = 'SINTER', diff = 'SDIFF'}
+local STORE = {union = 'SUNIONSTORE', inter = 'SINTERSTORE', diff = 'SDIFFSTORE'}
+
+local function temporary(i)
+  return key('tmp', ARGV[3], i)
+end
+
+local function source_key(source, b)
+  local kind = source[1]
+  if kind == 'cohort' then return key('m', source[2], b) end
+  if kind == 'all' then return key('all', b) end
+  if kind == 'step' then return temporary(source[2]) end
+  return key('none')
+end
+
+-- The segment's members whose number is in bucket b.
+local function members_in(b)
+  for i, step in ipairs(steps) do
+    local keys = {}
+    for _, source in ipairs(step[2]) do keys[#keys + 1] = source_key(source, b) end
+    if i == #steps then return redis.call(READ[step[1]], unpack(keys)) end
+    redis.call(STORE[step[1]], temporary(i), unpack(keys))
+  end
+  return {}
+end
+
+local function last_bucket()
+  return bucket_of(tonumber(redis.call('HGET', key('seq'), 'n') or '0'))
+end
+
+local function size()
+  local b, budget, total, last = tonumber(ARGV[4]), tonumber(ARGV[6]), 0, last_bucket()
+  while b <= last and budget > 0 do
+    total = total + #members_in(b)
+    b = b + 1
+    budget = budget - 1
+  end
+  if b > last then b = -1 end
+  return {total, b}
+end
+
+local function page()
+  local after, limit, budget, last = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), last_bucket()
+  local out, found = {0, after}, 0
+  local b = bucket_of(after + 1)
+  while b <= last and budget > 0 do
+    local numbers = {}
+    for _, member in ipairs(members_in(b)) do
+      local n = tonumber(member)
+      if n > after then numbers[#numbers + 1] = n end
+    end
+    table.sort(numbers)
+    for _, n in ipairs(numbers) do
+      out[#out + 1] = n
+      out[#out + 1] = redis.call('HGET', key('rec', b), n) or ''
+      out[2] = n
+      found = found + 1
+      if found >= limit then return out end
+    end
+    out[2] = math.max(out[2], (b + 1) * WIDTH - 1)
+    b = b + 1
+    budget = budget - 1
+  end
+  if b > last then out[1] = 1 end
+  return out
+end
+
+local function contains()
+  local n = tonumber(ARGV[4])
+  for _, member in ipairs(members_in(bucket_of(n))) do
+    if tonumber(member) == n then return 1 end
+  end
+  return 0
+end
+
+local result
+if ARGV[1] == 'size' then result = size() elseif ARGV[1] == 'page' then result = page() else result = contains() end
+if #steps > 1 then
+  local temporaries = {}
+  for i = 1, #steps - 1 do temporaries[i] = temporary(i) end
+  redis.call('DEL', unpack(temporaries))
+end
+return result

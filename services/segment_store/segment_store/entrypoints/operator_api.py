@@ -1,0 +1,83 @@
+"""The operator API of SPEC §4: handlers only parse, call the service layer and reply."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from cohort_shared.schemas import WORKSPACE_PATTERN
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..domain.errors import Invalid
+from ..service_layer import SegmentStoreService
+
+router = APIRouter(prefix="/workspaces/{ws}")
+
+
+def service(request: Request, ws: str) -> SegmentStoreService:
+    """The service, once the workspace name is known to be one (SPEC §1)."""
+    if not re.fullmatch(WORKSPACE_PATTERN, ws):
+        raise Invalid("workspace must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    return request.app.state.segments
+
+
+@router.get("/cohorts")
+async def list_cohorts(request: Request, ws: str) -> dict:
+    """Every cohort of the workspace, named or changed, with its member count."""
+    return await service(request, ws).list_cohorts(ws)
+
+
+@router.get("/cohorts/{cohort_id}")
+async def get_cohort(request: Request, ws: str, cohort_id: str, partner: str | None = None) -> dict:
+    """One cohort with its sync report; 409 if its cohort_id is used by several partners."""
+    return await service(request, ws).cohort(ws, cohort_id, partner)
+
+
+@router.get("/cohorts/{cohort_id}/members")
+async def cohort_members(request: Request, ws: str, cohort_id: str, partner: str | None = None,
+                         cursor: str | None = None, limit: int | None = Query(None)) -> dict:
+    """A page of the cohort's members, in a stable order, with the cursor of the next page."""
+    return await service(request, ws).cohort_members(ws, cohort_id, partner, cursor, limit)
+
+
+@router.get("/users/{user_ref:path}/cohorts")
+async def user_cohorts(request: Request, ws: str, user_ref: str) -> dict:
+    """The cohorts a user (by internal ID, external_id:, alias:<label>:<name> or device_id:) is in."""
+    return await service(request, ws).user_cohorts(ws, user_ref)
+
+
+@router.get("/usage")
+async def usage(request: Request, ws: str) -> dict:
+    """Data points: effective cohort-import changes of the workspace (merges and deletes are free)."""
+    return await service(request, ws).usage(ws)
+
+
+@router.post("/segments", status_code=201)
+async def create_segment(request: Request, ws: str) -> JSONResponse:
+    """Validate and store a segment definition; 400 names what is wrong with the filter."""
+    segments = service(request, ws)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid("the body must be valid JSON") from None
+    return JSONResponse(await segments.create_segment(ws, body), status_code=201)
+
+
+@router.get("/segments/{segment_id}")
+async def get_segment(request: Request, ws: str, segment_id: str) -> dict:
+    """The segment's definition and its current size."""
+    return await service(request, ws).segment(ws, segment_id)
+
+
+@router.get("/segments/{segment_id}/members")
+async def segment_members(request: Request, ws: str, segment_id: str, cursor: str | None = None,
+                          limit: int | None = Query(None)) -> dict:
+    """A page of the segment's members, paginated like a cohort's."""
+    return await service(request, ws).segment_members(ws, segment_id, cursor, limit)
+
+
+@router.get("/segments/{segment_id}/contains/{user_ref:path}")
+async def segment_contains(request: Request, ws: str, segment_id: str, user_ref: str) -> dict:
+    """Whether one user is in the segment right now."""
+    return await service(request, ws).segment_contains(ws, segment_id, user_ref)

@@ -1,0 +1,125 @@
+"""What the operator API does (SPEC §4): cohorts, members, a user's cohorts, segments, usage.
+Parsing and rules come from domain/, reads from adapters/store.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from .adapters.store import Member, Store
+from .domain.cursor import check_limit, decode_cursor, encode_cursor
+from .domain.errors import Ambiguous, Invalid, NotFound
+from .domain.filters import cohorts_named, parse_filter, parse_segment_name
+from .domain.planning import plan_filter
+from .domain.user_refs import parse_user_ref
+
+
+def cohort_summary(fields: dict[str, str]) -> dict:
+    return {
+        "partner": fields["p"], "cohort_id": fields["c"], "name": fields["nm"],
+        "member_count": int(fields.get("mc", 0)), "updated_at": fields.get("ua"),
+    }
+
+
+def sync_report(fields: dict[str, str]) -> dict:
+    unmatched = {f[2:]: int(v) for f, v in sorted(fields.items()) if f.startswith("u:")}
+    return {
+        "received": int(fields.get("rc", 0)), "applied": int(fields.get("ap", 0)),
+        "already_in_state": int(fields.get("al", 0)), "unmatched": unmatched,
+        "dropped": {"pre_2010": int(fields.get("pd", 0))},
+    }
+
+
+def members_page(members: list[Member], done: bool, listing: str) -> dict:
+    return {
+        "members": [{"user_id": m.user_id, "external_id": m.external_id} for m in members],
+        "next_cursor": None if done or not members else encode_cursor(listing, members[-1].number),
+    }
+
+
+class SegmentStoreService:
+    """The operator API's operations, each scoped to one workspace."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def list_cohorts(self, ws: str) -> dict:
+        numbers = await self.store.all_cohort_numbers(ws)
+        cohorts = [cohort_summary(fields) for fields in await self.store.cohort_fields(ws, numbers)]
+        return {"cohorts": sorted(cohorts, key=lambda c: (c["partner"], c["cohort_id"]))}
+
+    async def _cohort_number(self, ws: str, cohort_id: str, partner: str | None) -> int:
+        if partner is not None:
+            k = await self.store.cohort_number(ws, partner, cohort_id)
+            numbers = [k] if k is not None else []
+        else:
+            numbers = await self.store.cohort_numbers(ws, cohort_id)
+        if not numbers:
+            raise NotFound(f"cohort_id {cohort_id!r}: no such cohort in this workspace")
+        if len(numbers) > 1:
+            fields = await self.store.cohort_fields(ws, numbers)
+            partners = ", ".join(sorted(f["p"] for f in fields))
+            raise Ambiguous(f"cohort_id {cohort_id!r} names cohorts of several partners ({partners}); add ?partner=")
+        return numbers[0]
+
+    async def cohort(self, ws: str, cohort_id: str, partner: str | None) -> dict:
+        k = await self._cohort_number(ws, cohort_id, partner)
+        (fields,) = await self.store.cohort_fields(ws, [k])
+        return {**cohort_summary(fields), "sync_report": sync_report(fields)}
+
+    async def cohort_members(self, ws: str, cohort_id: str, partner: str | None, cursor: str | None,
+                             limit: int | None) -> dict:
+        limit = check_limit(limit)
+        k = await self._cohort_number(ws, cohort_id, partner)
+        listing = f"cohort:{ws}:{k}"
+        after = decode_cursor(listing, cursor)
+        members, done = await self.store.page(ws, [["union", [["cohort", k]]]], after, limit)
+        return members_page(members, done, listing)
+
+    async def user_cohorts(self, ws: str, user_ref: str) -> dict:
+        found = await self.store.find_user(ws, parse_user_ref(user_ref), with_cohorts=True)
+        if found is None:
+            raise NotFound(f"user_ref {user_ref!r}: no such user in this workspace")
+        cohorts = [{"partner": p, "cohort_id": c, "name": name} for p, c, name in found.cohorts]
+        return {"user_id": found.user_id, "cohorts": sorted(cohorts, key=lambda c: (c["partner"], c["cohort_id"]))}
+
+    async def usage(self, ws: str) -> dict:
+        return {"data_points": await self.store.usage(ws)}
+
+    async def create_segment(self, ws: str, body: object) -> dict:
+        if not isinstance(body, dict):
+            raise Invalid("the body must be a JSON object with name and filter")
+        name = parse_segment_name(body.get("name"))
+        if "filter" not in body:
+            raise Invalid("filter is required")
+        parse_filter(body["filter"])
+        segment_id = uuid.uuid4().hex
+        await self.store.save_segment(ws, segment_id, {"name": name, "filter": body["filter"]})
+        return {"segment_id": segment_id, "name": name, "filter": body["filter"]}
+
+    async def _segment(self, ws: str, segment_id: str) -> tuple[dict, list]:
+        definition = await self.store.segment(ws, segment_id)
+        if definition is None:
+            raise NotFound(f"segment_id {segment_id!r}: no such segment in this workspace")
+        node = parse_filter(definition["filter"])
+        numbers = await self.store.cohort_numbers_of(ws, sorted(cohorts_named(node)))
+        return definition, plan_filter(node, numbers).as_json()
+
+    async def segment(self, ws: str, segment_id: str) -> dict:
+        definition, plan = await self._segment(ws, segment_id)
+        size = await self.store.size(ws, plan)
+        return {"segment_id": segment_id, "name": definition["name"], "filter": definition["filter"], "size": size}
+
+    async def segment_members(self, ws: str, segment_id: str, cursor: str | None, limit: int | None) -> dict:
+        limit = check_limit(limit)
+        _, plan = await self._segment(ws, segment_id)
+        listing = f"segment:{ws}:{segment_id}"
+        members, done = await self.store.page(ws, plan, decode_cursor(listing, cursor), limit)
+        return members_page(members, done, listing)
+
+    async def segment_contains(self, ws: str, segment_id: str, user_ref: str) -> dict:
+        _, plan = await self._segment(ws, segment_id)
+        found = await self.store.find_user(ws, parse_user_ref(user_ref))
+        if found is None:
+            raise NotFound(f"user_ref {user_ref!r}: no such user in this workspace")
+        return {"contains": await self.store.contains(ws, plan, found.number)}
+
