@@ -40,7 +40,7 @@ class IngestService:
     keys: KeyStore
     rate_limiter: RateLimiter
     clock: Callable[[], datetime] = utc_now
-    partner_keys: dict = field(init=False)
+    partner_keys: dict[str, bytes] = field(init=False)
 
     def __post_init__(self) -> None:
         self.partner_keys = {p: k.get_secret_value().encode() for p, k in self.settings.partner_keys().items()}
@@ -95,7 +95,7 @@ class IngestService:
         return issued
 
     async def list_keys(self, workspace_id: str) -> list[KeyRecord]:
-        return await self.keys.list(check_workspace(workspace_id))
+        return await self.keys.all_in(check_workspace(workspace_id))
 
     async def delete_key(self, workspace_id: str, key_id: str) -> None:
         if not await self.keys.delete(check_workspace(workspace_id), key_id):

@@ -13,6 +13,7 @@ never a working key that is not listed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -27,7 +28,7 @@ SERVICE = "ingest"
 
 class KeyStore(Protocol):
     async def add(self, workspace_id: str, record: KeyRecord) -> None: ...
-    async def list(self, workspace_id: str) -> list[KeyRecord]: ...
+    async def all_in(self, workspace_id: str) -> list[KeyRecord]: ...
     async def delete(self, workspace_id: str, key_id: str) -> bool: ...
     async def owner_of(self, client_secret: object) -> KeyOwner | None: ...
     async def mark_used(self, owner: KeyOwner, now: datetime) -> None: ...
@@ -66,7 +67,7 @@ class RedisKeyStore:
         await self._redis.hset(self._records(workspace_id), record.key_id, _record_json(record))
         await self._redis.hset(self._lookup(record.key_hash), mapping={"workspace_id": workspace_id, "key_id": record.key_id})
 
-    async def list(self, workspace_id: str) -> list[KeyRecord]:
+    async def all_in(self, workspace_id: str) -> list[KeyRecord]:
         records = await self._redis.hgetall(self._records(workspace_id))
         last_used = await self._redis.hgetall(self._last_used(workspace_id))
         found = [_record_from(k.decode(), v, last_used.get(k)) for k, v in records.items()]
@@ -104,7 +105,7 @@ class InMemoryKeyStore:
         self._records.setdefault(workspace_id, {})[record.key_id] = record
         self._owners[record.key_hash] = KeyOwner(workspace_id, record.key_id)
 
-    async def list(self, workspace_id: str) -> list[KeyRecord]:
+    async def all_in(self, workspace_id: str) -> list[KeyRecord]:
         return sorted(self._records.get(workspace_id, {}).values(), key=lambda r: (r.created_at, r.key_id))
 
     async def delete(self, workspace_id: str, key_id: str) -> bool:
@@ -118,8 +119,6 @@ class InMemoryKeyStore:
         return self._owners.get(key_hash(client_secret)) if plausible_client_secret(client_secret) else None
 
     async def mark_used(self, owner: KeyOwner, now: datetime) -> None:
-        from dataclasses import replace
-
         records = self._records.get(owner.workspace_id, {})
         if owner.key_id in records:
             records[owner.key_id] = replace(records[owner.key_id], last_used_at=now)

@@ -34,7 +34,7 @@ class IdentityBody(BaseModel):
     """Common shape: lists of entries; at least one entry in all."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    event: ClassVar[type[s._IdentityRequest]]
+    event: ClassVar[type[s.Message]]  # the identity.events message this body becomes
 
     @model_validator(mode="after")
     def _not_empty(self) -> IdentityBody:
