@@ -36,4 +36,11 @@ Design decisions:
   parked change keeps its original one when it is applied later (`was_parked=True`).
 - Time is passed into the script (never read inside it), so Python and Lua agree and a
   replayed call is deterministic.
+- Known limit: with several instances, the outputs of an identity.events record and of a
+  cohort.changes record are committed by whichever instances own their partitions, so two
+  effects applied in one order in Redis can reach Kafka in the other (a parked add drained
+  by a track, then a later remove of the same user and cohort; or a change resolved to a
+  profile that a merge removes a moment later). One instance keeps Redis order (a batch is
+  one transaction, applied in order). segment-store should send late changes of a merged
+  profile to the kept one, drop those of a deleted one, and order by `accepted_at`.
 """
