@@ -91,9 +91,9 @@ def optional(value: str | None) -> list[str]:
 
 
 def index_fields(profile: s.ProfileUpdated) -> list[str]:
-    """The profile index fields (adapters/layout.py) that resolve `user_ref`s to this profile."""
-    fields = [f"x\x1f{profile.external_id}"] if profile.external_id is not None else []
-    fields += [f"a\x1f{alias.alias_label}\x1f{alias.alias_name}" for alias in profile.aliases]
+    """The profile index fields (adapters/layout.py) of its aliases and devices; the external
+    ID's is derived from the user record, so it is not stored twice."""
+    fields = [f"a\x1f{alias.alias_label}\x1f{alias.alias_name}" for alias in profile.aliases]
     fields += [f"d\x1f{device_id}" for device_id in profile.device_ids]
     return fields
 
@@ -180,16 +180,16 @@ class ChangeStream:
         run before the tracked call)."""
         known: dict[str, str] = {}
         pipe = self.redis.pipeline(transaction=False)
-        map_key = user_to_workspace_key(self.settings.redis_key_prefix)
+        prefix = self.settings.redis_key_prefix
         for call in calls:
             if isinstance(call, Call) and call.script == "update_profile":
                 user_id = call.args[1]
                 known[user_id] = call.workspace
-                pipe.hset(map_key, user_id, call.workspace)
+                pipe.hset(user_to_workspace_key(prefix, user_id), user_id, call.workspace)
         tombstoned = [i for i, call in enumerate(calls) if call is None]
         wanted = [records[i].key.decode(errors="replace") for i in tombstoned]
         for user_id in wanted:
-            pipe.hget(map_key, user_id)
+            pipe.hget(user_to_workspace_key(prefix, user_id), user_id)
         results = await pipe.execute() if len(pipe) else []
         answers = results[len(results) - len(wanted):]
         for i, user_id, stored in zip(tombstoned, wanted, answers, strict=True):

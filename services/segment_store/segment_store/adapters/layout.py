@@ -10,8 +10,9 @@ workspace or the cohort:
   <base>:seq              hash   n = last user number, c = last cohort number
   <base>:un:<hhh>         hash   user_id → n   (4096 buckets by sha1(user_id); listpack-sized)
   <base>:rec:<b>          hash   n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
-  <base>:ids:<b>          hash   n → JSON list of the profile's index fields (to unindex on change)
-  <base>:ix               hash   "x\\x1f<external_id>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
+  <base>:ids:<b>          hash   n → JSON list of the profile's alias/device index fields (to unindex)
+  <base>:ix:<hhh>         hash   "x\\x1f<external_id>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
+                                 (4096 buckets by sha1(field))
   <base>:gone             hash   user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
   <base>:all:<b>          set    numbers of every profile of the workspace ("excludes"/"not")
   <base>:rev:<b>          hash   n → "k1 k2 …" the cohorts the user is in (reverse index)
@@ -31,6 +32,8 @@ keys, none rewritten whole; member counts are counters; listings walk buckets in
 
 from __future__ import annotations
 
+import hashlib
+
 from cohort_shared.redis_store import KeySpace
 
 from ..settings import SERVICE
@@ -43,6 +46,12 @@ def workspace_base(key_prefix: str, workspace_id: str) -> str:
     return KeySpace(key_prefix, SERVICE).workspace(workspace_id)
 
 
-def user_to_workspace_key(key_prefix: str) -> str:
-    """user_id → workspace: how a tombstone on identity.profiles (no value) finds its workspace."""
-    return KeySpace(key_prefix, SERVICE).service_wide("user-workspace")
+def user_to_workspace_key(key_prefix: str, user_id: str) -> str:
+    """user_id → workspace: how a tombstone on identity.profiles (no value) finds its workspace.
+    Split 4096 ways like the per-workspace hashes, so each part stays listpack-encoded."""
+    return KeySpace(key_prefix, SERVICE).service_wide("user-workspace", spread(user_id))
+
+
+def spread(text: str) -> str:
+    """The bucket of a string-keyed hash: the first 3 hex digits of its sha1 (as in common.lua)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:3]

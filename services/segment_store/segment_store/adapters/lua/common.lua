@@ -11,6 +11,16 @@ local function bucket_of(n)
   return math.floor(n / WIDTH)
 end
 
+-- Hashes keyed by a string (user IDs, identifiers) are split 4096 ways by sha1, so each
+-- stays small enough for Redis's compact listpack encoding.
+local function spread(kind, field)
+  return key(kind, string.sub(redis.sha1hex(field), 1, 3))
+end
+
+local function index_key(field)
+  return spread('ix', field)
+end
+
 local function nonempty(value)
   if value == false or value == nil then return nil end
   return value
@@ -19,7 +29,7 @@ end
 -- ---------------------------------------------------------------- users
 
 local function user_number(user_id, create)
-  local hashed = key('un', string.sub(redis.sha1hex(user_id), 1, 3))
+  local hashed = spread('un', user_id)
   local n = redis.call('HGET', hashed, user_id)
   if n then return tonumber(n) end
   if not create then return nil end
@@ -74,7 +84,10 @@ local function remember_user(user_id, external_id)
   local known_user, known_external_id, from_profile = read_record(n)
   if not from_profile and (not known_user or (external_id and external_id ~= known_external_id)) then
     write_record(n, user_id, external_id or known_external_id, false)
-    if external_id then redis.call('HSETNX', key('ix'), 'x' .. SEP .. external_id, user_id) end
+    if external_id then
+      local field = 'x' .. SEP .. external_id
+      redis.call('HSETNX', index_key(field), field, user_id)
+    end
   end
   if gone_state(user_id) ~= 't' then
     redis.call('SADD', key('all', bucket_of(n)), n)
@@ -83,14 +96,14 @@ local function remember_user(user_id, external_id)
 end
 
 -- Drop the profile index fields that point at user_id (and only those: another profile may
--- hold one of them by now).
+-- hold one of them by now): its external ID, from its record, and its aliases and devices.
 local function unindex(n, user_id)
   local fields = nonempty(redis.call('HGET', key('ids', bucket_of(n)), n))
   local list = fields and cjson.decode(fields) or {}
-  local _, external_id, from_profile = read_record(n)
-  if external_id and not from_profile then list[#list + 1] = 'x' .. SEP .. external_id end
+  local _, external_id = read_record(n)
+  if external_id then list[#list + 1] = 'x' .. SEP .. external_id end
   for _, field in ipairs(list) do
-    if redis.call('HGET', key('ix'), field) == user_id then redis.call('HDEL', key('ix'), field) end
+    if redis.call('HGET', index_key(field), field) == user_id then redis.call('HDEL', index_key(field), field) end
   end
   redis.call('HDEL', key('ids', bucket_of(n)), n)
 end

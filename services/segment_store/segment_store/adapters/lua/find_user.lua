@@ -3,7 +3,7 @@
 -- KEYS[1] base; ARGV: 1 'user_id' or 'index', 2 the user ID or the index field, 3 '1'|'0'
 local function find()
   local user_id = ARGV[2]
-  if ARGV[1] == 'index' then user_id = nonempty(redis.call('HGET', key('ix'), ARGV[2])) end
+  if ARGV[1] == 'index' then user_id = nonempty(redis.call('HGET', index_key(ARGV[2]), ARGV[2])) end
   if not user_id or gone_state(user_id) then return {} end
   local n = user_number(user_id, false)
   if not n then return {} end
