@@ -13,7 +13,7 @@ workspace or the cohort:
   <base>:ids:<b>          hash   n → JSON list of the profile's alias/device index fields (to unindex)
   <base>:ix:<hhh>         hash   "x\\x1f<external_id>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
                                  (4096 buckets by sha1(field))
-  <base>:gone             hash   user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
+  <base>:gone:<hhh>       hash   user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
   <base>:all:<b>          set    numbers of every profile of the workspace ("excludes"/"not")
   <base>:rev:<b>          hash   n → "k1 k2 …" the cohorts the user is in (reverse index)
   <base>:c                hash   partner \\x1f cohort_id → k (cohort number)

@@ -12,6 +12,10 @@ so the store remembers every profile that is gone and treats late input determin
 - a change for a deleted profile is ignored and counted `unmatched["profile_deleted"]`;
 - a merge or deletion of a profile already gone does nothing;
 - a merge into a deleted profile just removes the merged one's memberships.
+Profiles (identity.profiles) only feed the index of identifiers and "every profile": a
+tombstone drops the profile from both but leaves its memberships to the merge or deletion
+that identity.merges carries (it may come later and must still find them); an update for a
+merged or deleted profile is ignored, so a late one cannot bring it back.
 """
 
 from __future__ import annotations

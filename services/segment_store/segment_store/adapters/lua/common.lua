@@ -56,7 +56,7 @@ local function write_record(n, user_id, external_id, from_profile)
 end
 
 local function gone_state(user_id)
-  return nonempty(redis.call('HGET', key('gone'), user_id))
+  return nonempty(redis.call('HGET', spread('gone', user_id), user_id))
 end
 
 -- Where a change for user_id lands now: itself, the profile it was merged into, nil if deleted.

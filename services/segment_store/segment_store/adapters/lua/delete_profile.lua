@@ -18,6 +18,6 @@ local function apply()
     end
     redis.call('SREM', key('all', bucket_of(n)), n)
   end
-  redis.call('HSET', key('gone'), user_id, 'd')
+  redis.call('HSET', spread('gone', user_id), user_id, 'd')
   return outputs
 end

@@ -9,6 +9,6 @@ local function apply()
     unindex(n, user_id)
     redis.call('SREM', key('all', bucket_of(n)), n)
   end
-  if not gone_state(user_id) then redis.call('HSET', key('gone'), user_id, 't') end
+  if not gone_state(user_id) then redis.call('HSET', spread('gone', user_id), user_id, 't') end
   return {}
 end

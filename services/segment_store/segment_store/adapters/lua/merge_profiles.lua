@@ -33,7 +33,7 @@ local function apply()
     remove_member(k, merged_n, now)
     outputs[#outputs + 1] = change_event(ws, k, merged, merged_external_id, 'removed', 'merge', source, now)
   end
-  redis.call('HSET', key('gone'), merged, target and ('m' .. SEP .. target) or 'd')
+  redis.call('HSET', spread('gone', merged), merged, target and ('m' .. SEP .. target) or 'd')
   if merged_n then redis.call('SREM', key('all', bucket_of(merged_n)), merged_n) end
   return outputs
 end

@@ -4,7 +4,7 @@ local function apply()
   local user_id, external_id, fields = ARGV[4], optional(ARGV[5], ARGV[6]), ARGV[7]
   local gone = gone_state(user_id)
   if gone and gone ~= 't' then return {} end  -- merged or deleted: a late update must not revive it
-  if gone then redis.call('HDEL', key('gone'), user_id) end
+  if gone then redis.call('HDEL', spread('gone', user_id), user_id) end
   local n = user_number(user_id, true)
   unindex(n, user_id)
   local indexed = cjson.decode(fields)
