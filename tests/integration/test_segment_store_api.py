@@ -15,6 +15,7 @@ from cohort_shared.kafka import make_producer
 from cohort_shared.testing import eventually, read_topic, unique
 from cohort_shared.topics import dlq_name
 from segment_store.app import create_app
+from segment_store.domain.cursor import encode_cursor
 from segment_store.settings import SegmentSettings
 
 pytestmark = pytest.mark.integration
@@ -48,8 +49,7 @@ class Harness:
         return await self.http.get(path, params=params, headers=ADMIN)
 
     async def get_json(self, path: str, **params) -> dict:
-        response = await self.get(path, **params)
-        assert response.status_code == 200, response.text
+        assert (response := await self.get(path, **params)).status_code == 200, response.text
         return response.json()
 
     async def until(self, path: str, check, **params) -> dict:
@@ -97,9 +97,6 @@ def profile(ws: str, user: str, external_id: str | None = None, aliases=(), devi
         aliases=[s.Alias(alias_name=n, alias_label=label) for label, n in aliases], device_ids=list(devices),
         updated_at=s.utc_now(),
     )
-
-
-# ---------------------------------------------------------------- cohorts and sync reports
 
 
 async def test_cohorts_are_listed_once_named_and_report_what_was_sent(store):
@@ -162,9 +159,6 @@ async def test_a_cohort_id_used_by_two_partners_is_ambiguous_by_id_alone(store):
         assert response.status_code == 404 and "cohort_id 'nope'" in response.json()["message"]
 
 
-# ---------------------------------------------------------------- members
-
-
 async def test_members_page_with_a_cursor_returning_each_steady_member_once(store):
     ws = "acme"
     users = [f"U{i:03d}" for i in range(40)]
@@ -201,17 +195,16 @@ async def test_bad_cursors_and_limits_are_400(store):
     ws = "acme"
     await store.send(resolved(ws, "mp_1", "U1"), resolved(ws, "mp_2", "U1"))
     await store.until(f"/workspaces/{ws}/cohorts", lambda b: len(b.get("cohorts", [])) == 2)
-    other = (await store.get_json(f"/workspaces/{ws}/cohorts/mp_2/members", limit=1))
+    other = await store.get_json(f"/workspaces/{ws}/cohorts/mp_2/members", limit=1)
     for params, word in (({"limit": 0}, "limit"), ({"limit": 1001}, "limit"), ({"limit": "ten"}, "limit"),
                          ({"cursor": "garbage"}, "cursor"), ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor")):
         response = await store.get(f"/workspaces/{ws}/cohorts/mp_1/members", **params)
         assert response.status_code == 400 and word in response.json()["message"], response.text
+    other_cursor = encode_cursor(f"cohort:{ws}:2", 1)  # a well-formed cursor of another listing
+    assert (await store.get(f"/workspaces/{ws}/cohorts/mp_1/members", cursor=other_cursor)).status_code == 400
     assert other["next_cursor"] is None
     response = await store.get("/workspaces/bad%20name/cohorts")
     assert response.status_code == 400 and "workspace" in response.json()["message"]
-
-
-# ---------------------------------------------------------------- users
 
 
 async def test_a_users_cohorts_by_every_kind_of_user_ref(store):
@@ -249,9 +242,6 @@ async def test_a_profile_update_moves_its_identifiers_and_a_tombstone_drops_them
     await store.tombstone("U1")
     await store.until(f"/workspaces/{ws}/users/U1/cohorts", lambda b: b.get("status") == 404)
     assert (await store.get(f"/workspaces/{ws}/users/external_id:u1-renamed/cohorts")).status_code == 404
-
-
-# ---------------------------------------------------------------- merges and deletions
 
 
 async def test_merges_and_deletions_move_memberships_with_their_events_for_free(store):
@@ -297,9 +287,6 @@ async def test_merges_and_deletions_move_memberships_with_their_events_for_free(
         ("KEPT", "k1", "c_c", "added", "cohort_import")]
 
 
-# ---------------------------------------------------------------- segments
-
-
 async def test_segments_are_validated_stored_sized_listed_and_queried(store):
     ws = "acme"
     users = [f"U{i}" for i in range(1, 7)]
@@ -312,10 +299,10 @@ async def test_segments_are_validated_stored_sized_listed_and_queried(store):
     async def create(filter_: object) -> httpx.Response:
         return await store.http.post(f"/workspaces/{ws}/segments", json={"name": "s", "filter": filter_}, headers=ADMIN)
 
-    bad = await create({"Mixpanel_Cohorts": {"includes": []}})
-    assert bad.status_code == 400 and bad.json()["message"].startswith("filter.Mixpanel_Cohorts.includes")
-    bad = await create({"all": [{"Nope_Thing": 1}]})
-    assert bad.status_code == 400 and "filter.all[0]" in bad.json()["message"]
+    for bad_filter, named_in_message in (({"Mixpanel_Cohorts": {"includes": []}}, "filter.Mixpanel_Cohorts.includes"),
+                                         ({"all": [{"Nope_Thing": 1}]}, "filter.all[0]")):
+        bad = await create(bad_filter)
+        assert bad.status_code == 400 and bad.json()["message"].startswith(named_in_message), bad.text
     no_name = await store.http.post(f"/workspaces/{ws}/segments", json={"filter": {}}, headers=ADMIN)
     assert no_name.status_code == 400 and "name" in no_name.json()["message"]
     not_json = await store.http.post(f"/workspaces/{ws}/segments", content=b"{", headers=ADMIN)
@@ -359,9 +346,6 @@ async def test_segments_are_validated_stored_sized_listed_and_queried(store):
     for missing in ("/segments/nope", "/segments/nope/members", "/segments/nope/contains/U1"):
         response = await store.get(f"/workspaces/{ws}{missing}")
         assert response.status_code == 404 and "segment_id" in response.json()["message"]
-
-
-# ---------------------------------------------------------------- isolation, auth, ops, poison
 
 
 async def test_a_workspace_sees_nothing_of_another(store):
