@@ -20,10 +20,10 @@ help:
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make lint        ruff over the code"
 
-$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICES))
+	$(PY) -m pip install -q -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICES)) -e cli
 	@touch $@
 
 venv install: $(VENV)/.installed
@@ -51,15 +51,18 @@ demo: $(VENV)/.installed
 	@if [ -x deploy/local/demo.sh ]; then deploy/local/demo.sh; else \
 	  echo "The demo lands with the end-to-end issue; not yet."; fi
 
-bench: $(VENV)/.installed
-	@if [ -f bench/run.py ]; then $(STACK) run -- $(PY) bench/run.py $(BENCH_ARGS); else \
-	  echo "The benchmark lands with the benchmark issue; not yet."; fi
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.bench-installed
+	$(STACK) run -- $(PY) bench/run.py $(BENCH_ARGS)
 
 bench-quick:
 	$(MAKE) bench BENCH_ARGS=--quick
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check shared services tests
+	$(VENV)/bin/ruff check shared services cli bench tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,76 @@
+"""The benchmark's table (markdown), its JSON, and its plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def render(r: dict) -> str:
+    base, pipe = r["baseline"], r["pipeline"]
+    lines = [
+        f"## Benchmark: {r['members']:,} members, {r['concurrency']} concurrent producers",
+        f"Machine: {r['machine']['cpus']} cores, {r['machine']['memory_gib']} GiB, Python {r['machine']['python']}; "
+        "Kafka, Redis, the three services and the load generator all on it.",
+        "",
+        "| measure | value | target |",
+        "| --- | --- | --- |",
+        f"| baseline: one Kafka hop in Python (records/s) | {base['per_second']:,} | |",
+        f"| pipeline: cohort import, first request to last change event (changes/s) | {pipe['changes_per_second']:,} | |",
+        f"| pipeline / baseline | {pipe['ratio_to_baseline']} | ≥ 0.5 |",
+        f"| cohort of {r['members']:,} imported end to end (s) | {pipe['seconds']} | < 20 for 1,000,000 |",
+        f"| all 202s received after (s) | {pipe['http_seconds']} | |",
+    ]
+    if "latency" in r:
+        lat = r["latency"]
+        lines += [
+            f"| latency 202 → event at {lat['rate']:,} changes/s: p50 / p95 / p99 (ms) | "
+            f"{lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} | p99 < 100 |",
+        ]
+    lines.append(f"| Redis memory per membership (bytes) | {r['redis_bytes_per_membership']} | < 100 |")
+    for name, cost in r.get("cost", {}).items():
+        lines.append(f"| {name}: CPU s per million changes / peak RSS (MiB) | "
+                     f"{cost['cpu_seconds_per_million']} / {cost['peak_rss_mib']} | |")
+    if "scaling" in r:
+        s = r["scaling"]
+        lines.append(f"| two instances of identity-resolution and segment-store (changes/s, ratio to one) | "
+                     f"{s['changes_per_second']:,} ({s['ratio_to_one_instance']}×) | 2 cores: overhead, not speed-up |")
+    lines.append(f"| pre-loading {r['members']:,} users through the profile API (s) | {r.get('preload_seconds')} | |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict, table: str, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "latest.md").write_text(table)
+    (folder / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    try:
+        plot(results, folder / "latest.png")
+    except ImportError:
+        print("matplotlib missing: no plot")
+    print(f"results in {folder}/latest.md, latest.json, latest.png")
+
+
+def plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["one Kafka hop\n(baseline)", "pipeline,\none instance each"]
+    values = [r["baseline"]["per_second"], r["pipeline"]["changes_per_second"]]
+    if "scaling" in r:
+        labels.append("pipeline, two IR\n+ two SS instances")
+        values.append(r["scaling"]["changes_per_second"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.bar(labels, values, color=["#888", "#3a7", "#37a"][: len(values)])
+    left.set_ylabel("records or changes per second")
+    left.set_title(f"Throughput, {r['members']:,} members")
+    if "latency" in r:
+        lat = r["latency"]
+        right.bar(["p50", "p95", "p99"], [lat["p50_ms"], lat["p95_ms"], lat["p99_ms"]], color="#a73")
+        right.axhline(100, linestyle="--", color="#444", label="target p99")
+        right.set_ylabel("ms from 202 to change event")
+        right.set_title(f"Latency at {lat['rate']:,} changes/s")
+        right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

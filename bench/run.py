@@ -1,0 +1,161 @@
+"""`make bench`: the pipeline's throughput, latency and cost, side by side with raw Kafka.
+
+    python bench/run.py [--quick | --members N | --ten-million] [--concurrency C] [--no-scaling]
+
+Runs against the broker and Redis named by KAFKA_BOOTSTRAP_SERVERS / REDIS_URL (make bench
+starts them), with fresh topics and keys, and starts the three services as processes. Prints
+a table and writes bench/results/latest.{md,json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis.asyncio as aioredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline import one_hop  # noqa: E402
+from pipeline import ChangeCounter, Driver, measure_import, measure_latency  # noqa: E402
+from report import render, write_results  # noqa: E402
+
+from cohort_shared.settings import CommonSettings  # noqa: E402
+from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, default=1_000_000, help="cohort size (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="a 20,000-member smoke run, as CI does")
+    parser.add_argument("--ten-million", action="store_true", help="a 10,000,000-member cohort")
+    parser.add_argument("--concurrency", type=int, default=4, help="parallel producer requests")
+    parser.add_argument("--latency-rate", type=int, default=1000, help="changes/s for the latency run")
+    parser.add_argument("--latency-seconds", type=int, default=20)
+    parser.add_argument("--no-scaling", action="store_true", help="skip the two-instance run")
+    args = parser.parse_args()
+    if args.quick:
+        args.members, args.latency_seconds = 20_000, 5
+    if args.ten_million:
+        args.members = 10_000_000
+    return args
+
+
+class CostMeter:
+    """CPU seconds and peak RSS per service process over a phase."""
+
+    def __init__(self, services: ServiceProcesses) -> None:
+        self.procs = {name: psutil.Process(p.pid) for name, p in services.processes.items()}
+        self.cpu0 = {name: self._cpu(p) for name, p in self.procs.items()}
+        self.peak = {name: 0 for name in self.procs}
+        self._task = asyncio.create_task(self._sample())
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        t = proc.cpu_times()
+        return t.user + t.system
+
+    async def _sample(self) -> None:
+        while True:
+            for name, proc in self.procs.items():
+                self.peak[name] = max(self.peak[name], proc.memory_info().rss)
+            await asyncio.sleep(0.25)
+
+    def finish(self, changes: int) -> dict:
+        self._task.cancel()
+        return {
+            name: {"cpu_seconds_per_million": round((self._cpu(p) - self.cpu0[name]) * 1e6 / changes, 1),
+                   "peak_rss_mib": round(self.peak[name] / 2**20, 1)}
+            for name, p in self.procs.items()
+        }
+
+
+async def main() -> None:
+    args = parse_args()
+    run_id = unique("b")
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "TOPIC_PREFIX": f"{run_id}.", "REDIS_KEY_PREFIX": f"{run_id}:", "TOPIC_PARTITIONS": "12",
+        "LOG_LEVEL": "WARNING", "INGEST_RATE_LIMIT_PER_HOUR": "100000000",
+    }
+    settings = CommonSettings(**env)
+    n = args.members
+    results: dict = {"machine": machine(), "members": n, "concurrency": args.concurrency}
+    print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
+
+    print("1/5 baseline: one Kafka hop in Python …", flush=True)
+    results["baseline"] = await one_hop(settings, settings.topics.name("bench.baseline"), n)
+
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    services = ServiceProcesses.configure(env, logs)
+    services.start_all()
+    redis = aioredis.from_url(env["REDIS_URL"])
+    driver = Driver(services, args.concurrency)
+    counter = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes)
+    try:
+        print(f"2/5 pre-loading {n:,} identified users …", flush=True)
+        t0 = time.perf_counter()
+        await driver.preload_users(n)
+        results["preload_seconds"] = round(time.perf_counter() - t0, 1)
+        await counter.start()
+
+        print(f"3/5 importing a {n:,}-member cohort …", flush=True)
+        memory_before = (await redis.info("memory"))["used_memory"]
+        meter = CostMeter(services)
+        results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
+        results["cost"] = meter.finish(n)
+        memory_after = (await redis.info("memory"))["used_memory"]
+        results["redis_bytes_per_membership"] = round((memory_after - memory_before) / n, 1)
+        results["pipeline"]["ratio_to_baseline"] = round(
+            results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
+
+        print(f"4/5 latency at {args.latency_rate:,} changes/s …", flush=True)
+        timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
+        await timed.start()
+        count = min(n, args.latency_rate * args.latency_seconds)
+        results["latency"] = await measure_latency(driver, timed, "bench_latency", range(count), args.latency_rate)
+        await timed.stop()
+
+        if not args.no_scaling:
+            print("5/5 scaling: a second identity-resolution and segment-store …", flush=True)
+            services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
+                           INSTANCE_ID=f"{run_id}-ir2")
+            services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")
+            await asyncio.sleep(0)
+            scaled = await measure_import(driver, counter, "bench_2", n)
+            scaled["ratio_to_one_instance"] = round(
+                scaled["changes_per_second"] / results["pipeline"]["changes_per_second"], 2)
+            results["scaling"] = scaled
+    finally:
+        await counter.stop()
+        await driver.close()
+        await redis.aclose()
+        services.stop_all()
+
+    table = render(results)
+    print(table)
+    write_results(results, table, Path(__file__).resolve().parent / "results")
+
+
+def free() -> int:
+    from cohort_shared.testing import free_port
+
+    return free_port()
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The three services as local processes, each with its own log file under .local/logs/.
+#
+#   services.sh up       start ingest, identity-resolution and segment-store (those not yet
+#                        running), wait until each /readyz answers 200, print where they listen
+#   services.sh down     stop the services this script started
+#   services.sh status   show each service's state
+#
+# Environment given to `make up` (ADMIN_TOKEN, PARTNER_API_KEYS, INGEST_PORT, IDENTITY_PORT,
+# SEGMENT_PORT, TOPIC_PREFIX, …) reaches the services. When ADMIN_TOKEN or PARTNER_API_KEYS
+# is not given, random ones are generated once into .local/secrets.env (mode 600), never printed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOCAL="${LOCAL_DIR:-$ROOT/.local}"
+PY="$ROOT/.venv/bin/python"
+LOGS="$LOCAL/logs"
+RUN="$LOCAL/run"
+mkdir -p "$LOGS" "$RUN"
+
+export INGEST_PORT="${INGEST_PORT:-8080}"
+export IDENTITY_PORT="${IDENTITY_PORT:-8081}"
+export SEGMENT_PORT="${SEGMENT_PORT:-8082}"
+# name:python-module:port-variable
+SERVICES=("ingest:ingest:INGEST_PORT" "identity-resolution:identity_resolution:IDENTITY_PORT" "segment-store:segment_store:SEGMENT_PORT")
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+load_secrets() {
+  local file="$LOCAL/secrets.env"
+  if [ -z "${ADMIN_TOKEN:-}" ] || [ -z "${PARTNER_API_KEYS:-}" ]; then
+    if [ ! -f "$file" ]; then
+      umask 077
+      {
+        echo "ADMIN_TOKEN=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        echo "PARTNER_API_KEYS=mixpanel=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))'),amplitude=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+      } > "$file"
+      log "generated ADMIN_TOKEN and PARTNER_API_KEYS into $file"
+    fi
+    # shellcheck disable=SC1090
+    while IFS='=' read -r name value; do
+      [ -n "${!name:-}" ] || export "$name=$value"
+    done < "$file"
+  fi
+}
+
+ready() {
+  "$PY" - "$1" <<'PYEOF' 2>/dev/null
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2)
+PYEOF
+}
+
+up() {
+  load_secrets
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name module portvar <<<"$entry"
+    local port="${!portvar}" pidfile="$RUN/$name.pid"
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      log "$name already running (pid $(cat "$pidfile"))"; continue
+    fi
+    log "starting $name on 127.0.0.1:$port (log: $LOGS/$name.log)"
+    nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 &
+    echo $! > "$pidfile"
+  done
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name module portvar <<<"$entry"
+    local port="${!portvar}" deadline=$((SECONDS + 90))
+    until ready "$port"; do
+      if ! kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+        log "$name exited during start-up; last lines of its log:"; tail -20 "$LOGS/$name.log" >&2; return 1
+      fi
+      [ $SECONDS -lt $deadline ] || { log "$name not ready after 90 s"; tail -20 "$LOGS/$name.log" >&2; return 1; }
+      sleep 0.3
+    done
+  done
+  echo "ingest               http://127.0.0.1:$INGEST_PORT   (partner API, data import keys, profiles)"
+  echo "identity-resolution  http://127.0.0.1:$IDENTITY_PORT   (identity lookups)"
+  echo "segment-store        http://127.0.0.1:$SEGMENT_PORT   (cohorts, segments, usage)"
+  echo "kafka                ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   redis ${REDIS_URL:-redis://127.0.0.1:6379/0}"
+  echo "logs                 $LOGS/   secrets (if generated) $LOCAL/secrets.env"
+}
+
+down() {
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name _ _ <<<"$entry"
+    local pidfile="$RUN/$name.pid"
+    [ -f "$pidfile" ] || continue
+    local pid; pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping $name (pid $pid)"
+      kill "$pid"
+      local deadline=$((SECONDS + 20))
+      while kill -0 "$pid" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || { kill -9 "$pid" 2>/dev/null || true; break; }
+        sleep 0.2
+      done
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  for entry in "${SERVICES[@]}"; do
+    IFS=: read -r name _ portvar <<<"$entry"
+    if ready "${!portvar}" 2>/dev/null; then echo "$name: ready on 127.0.0.1:${!portvar}"
+    elif [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then echo "$name: running, not ready"
+    else echo "$name: down"; fi
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
