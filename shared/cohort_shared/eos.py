@@ -76,9 +76,9 @@ end
 
 _EPILOGUE = """
 local __outputs = apply()
-local __encoded = '[]'
-if #__outputs > 0 then __encoded = cjson.encode(__outputs) end
 redis.call('SET', KEYS[1], ARGV[1])
+if #__outputs == 0 then return '[]' end
+local __encoded = cjson.encode(__outputs)
 redis.call('HSET', KEYS[2], ARGV[1], __encoded)
 return __encoded
 """

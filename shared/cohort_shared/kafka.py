@@ -65,8 +65,8 @@ async def ensure_topics(settings: CommonSettings, names: Iterable[str], partitio
         for name in names
     ]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t.name not in existing]
         if missing:
@@ -80,11 +80,13 @@ async def ensure_topics(settings: CommonSettings, names: Iterable[str], partitio
 
 
 async def _wait_until_described(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
-    """create_topics returns before every broker knows the partitions; wait until they do."""
+    """create_topics returns before every broker knows the partitions and their leaders;
+    wait until it does, so a first produce does not meet NotLeaderForPartition."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         described = await admin.describe_topics(names)
-        if all(d["error_code"] == 0 and d["partitions"] for d in described):
+        if all(d["error_code"] == 0 and d["partitions"] and all(p["leader"] >= 0 for p in d["partitions"])
+               for d in described):
             return
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"topics not ready after {timeout} s: {names}")
