@@ -12,7 +12,6 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-
 from cohort_shared.kafka import ensure_topics, make_producer
 from cohort_shared.settings import CommonSettings
 

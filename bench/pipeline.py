@@ -11,7 +11,6 @@ from collections.abc import Iterable
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
-
 from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses
 
 WORKSPACE = "bench"

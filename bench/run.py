@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sys
@@ -25,11 +24,10 @@ import redis.asyncio as aioredis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import one_hop  # noqa: E402
-from pipeline import ChangeCounter, Driver, measure_import, measure_latency  # noqa: E402
-from report import render, write_results  # noqa: E402
-
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
+from pipeline import ChangeCounter, Driver, measure_import, measure_latency  # noqa: E402
+from report import render, write_results  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
