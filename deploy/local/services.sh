@@ -77,7 +77,9 @@ up() {
   echo "ingest               http://127.0.0.1:$INGEST_PORT   (partner API, data import keys, profiles)"
   echo "identity-resolution  http://127.0.0.1:$IDENTITY_PORT   (identity lookups)"
   echo "segment-store        http://127.0.0.1:$SEGMENT_PORT   (cohorts, segments, usage)"
-  echo "kafka                ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   redis ${REDIS_URL:-redis://127.0.0.1:6379/0}"
+  local redis_shown="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+  redis_shown="$(printf %s "$redis_shown" | sed -E "s#//[^@/]*@#//***@#")"  # never print a password
+  echo "kafka                ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   redis $redis_shown"
   echo "logs                 $LOGS/   secrets (if generated) $LOCAL/secrets.env"
 }
 
