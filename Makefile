@@ -20,10 +20,10 @@ help:
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make lint        ruff over the code"
 
-$(VENV)/.installed: requirements-dev.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: requirements-dev.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e shared $(addprefix -e ,$(SERVICES)) -e cli
+	$(PY) -m pip install -q -r requirements-dev.txt -r bench/requirements.txt -e shared $(addprefix -e ,$(SERVICES)) -e cli
 	@touch $@
 
 venv install: $(VENV)/.installed
@@ -51,11 +51,7 @@ demo: $(VENV)/.installed
 	@if [ -x deploy/local/demo.sh ]; then deploy/local/demo.sh; else \
 	  echo "The demo lands with the end-to-end issue; not yet."; fi
 
-$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
-	$(PY) -m pip install -q -r bench/requirements.txt
-	@touch $@
-
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.installed
 	$(STACK) run -- $(PY) bench/run.py $(BENCH_ARGS)
 
 bench-quick:

@@ -102,7 +102,8 @@ class Driver:
                                       self.services.admin)
             self.secret = answer.json()["data_import_key"]
         await self._post(f"{self.services.urls['ingest']}/partners/mixpanel/cohorts",
-                         {**self._keys(), "cohort_id": cohort_id, "name": f"Bench {cohort_id}"})
+                         {**self._keys(), "cohort_id": cohort_id, "name": f"Bench {cohort_id}",
+                          "created_at": "2026-11-28T00:00:00Z"})
 
     def _keys(self) -> dict:
         return {"partner_api_key": PARTNER_KEYS["mixpanel"], "client_secret": self.secret}

@@ -32,18 +32,20 @@ from report import render, write_results  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=1_000_000, help="cohort size (default 1,000,000)")
+    parser.add_argument("--members", type=int, help="cohort size (default 1,000,000; --quick: 20,000)")
     parser.add_argument("--quick", action="store_true", help="a 20,000-member smoke run, as CI does")
     parser.add_argument("--ten-million", action="store_true", help="a 10,000,000-member cohort")
     parser.add_argument("--concurrency", type=int, default=4, help="parallel producer requests")
     parser.add_argument("--latency-rate", type=int, default=1000, help="changes/s for the latency run")
-    parser.add_argument("--latency-seconds", type=int, default=20)
+    parser.add_argument("--latency-seconds", type=int, help="length of the latency run (default 20; --quick: 5)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the two-instance run")
+    parser.add_argument("--results-dir", type=Path, default=Path(__file__).resolve().parent / "results",
+                        help="where latest.{md,json,png} go")
     args = parser.parse_args()
-    if args.quick:
-        args.members, args.latency_seconds = 20_000, 5
     if args.ten_million:
         args.members = 10_000_000
+    args.members = args.members or (20_000 if args.quick else 1_000_000)
+    args.latency_seconds = args.latency_seconds or (5 if args.quick else 20)
     return args
 
 
@@ -141,7 +143,7 @@ async def main() -> None:
 
     table = render(results)
     print(table)
-    write_results(results, table, Path(__file__).resolve().parent / "results")
+    write_results(results, table, args.results_dir)
 
 
 def free() -> int:

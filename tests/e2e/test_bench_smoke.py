@@ -1,0 +1,38 @@
+"""The benchmark runs from a clean checkout and its numbers are sane (not that they are fast:
+speed is read from `make bench`, never asserted in a timed test)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_url, tmp_path):
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--members", "5000", "--latency-seconds", "3",
+         "--no-scaling", "--results-dir", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| pipeline / baseline |" in done.stdout
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert (tmp_path / "latest.md").read_text().startswith("## Benchmark")
+    assert (tmp_path / "latest.png").stat().st_size > 1000
+    assert results["members"] == 5000
+    assert results["baseline"]["records"] == 5000 and results["baseline"]["per_second"] > 0
+    pipeline = results["pipeline"]
+    assert pipeline["members"] == 5000 and 0 < pipeline["seconds"] < 600
+    assert pipeline["changes_per_second"] == pytest.approx(5000 / pipeline["seconds"], rel=0.01)  # seconds are rounded
+    latency = results["latency"]
+    assert latency["changes"] == 3000
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] < 60_000
+    assert 0 < results["redis_bytes_per_membership"] < 10_000
+    assert set(results["cost"]) == {"ingest", "identity_resolution", "segment_store"}
