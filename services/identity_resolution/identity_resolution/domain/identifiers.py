@@ -4,10 +4,9 @@ and how an operator names a profile (`user_ref`). Mirrored by `adapters/identity
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Literal
 
 from cohort_shared.schemas import Alias, Identifier, ProfileIdentifier
+from cohort_shared.user_refs import RefKind, UserRef, parse_user_ref  # noqa: F401 - re-exported for the domain
 
 # Values analytics tools send when they have no real identifier. Compared after stripping
 # ASCII whitespace (what Lua's %s strips too) and lower-casing ASCII letters.
@@ -51,35 +50,6 @@ def derive_user_id(workspace_id: str, source: str, index: int) -> str:
     """A new profile's internal ID: the same on every replay of the request that created it,
     and unique across workspaces (identity.profiles is keyed by user ID alone)."""
     return "u" + hashlib.sha1(f"{workspace_id}|{source}|{index}".encode()).hexdigest()[:23]
-
-
-RefKind = Literal["user_id", "external_id", "alias", "device_id"]
-
-
-@dataclass(frozen=True)
-class UserRef:
-    """How an operator names a profile: `u…`, `external_id:…`, `alias:<label>:<name>`, `device_id:…`."""
-
-    kind: RefKind
-    value: str
-    label: str | None = None
-
-
-def parse_user_ref(text: str) -> UserRef:
-    """Parse a `user_ref`; raises ValueError naming what is wrong."""
-    prefix, sep, rest = text.partition(":")
-    if sep and prefix in ("external_id", "device_id"):
-        if not rest:
-            raise ValueError(f"user_ref {prefix}: needs a value")
-        return UserRef(prefix, rest)
-    if sep and prefix == "alias":
-        label, sep, name = rest.partition(":")
-        if not sep or not label or not name:
-            raise ValueError("user_ref alias: must be alias:<alias_label>:<alias_name>")
-        return UserRef("alias", name, label)
-    if not text:
-        raise ValueError("user_ref must not be empty")
-    return UserRef("user_id", text)
 
 
 UNKNOWN_REASON = {"external_id": "unknown_external_id", "alias": "unknown_alias", "device_id": "unknown_device_id"}
