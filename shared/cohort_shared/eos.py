@@ -159,15 +159,24 @@ class Tracking:
         self.written.setdefault(outbox, []).append(record.offset)
         return base, outbox
 
+    def begin(self) -> None:
+        """A new transaction: what an earlier, failed one wrote stays in the outbox for its replay."""
+        self.written = {}
+
     async def forget_published(self, client: aioredis.Redis) -> None:
-        """Drop outbox entries whose outputs are committed; replays never reach them again."""
-        if not self.written:
+        """Drop the outbox entries of the transaction just committed; replays never reach them
+        again. Best effort: an entry left behind is garbage, never published twice, so a
+        failure here must not send committed records round again."""
+        written, self.written = self.written, {}
+        if not written:
             return
         pipe = client.pipeline(transaction=False)
-        for outbox, offsets in self.written.items():
+        for outbox, offsets in written.items():
             pipe.hdel(outbox, *offsets)
-        self.written = {}
-        await pipe.execute()
+        try:
+            await pipe.execute()
+        except RETRIABLE as exc:
+            log.warning("outbox entries of a committed batch not dropped (%s); they stay as garbage", exc)
 
 
 BatchHandler = Callable[[TopicPartition, list[ConsumerRecord], Tracking], Awaitable[list[Outgoing]]]
@@ -189,19 +198,64 @@ def dead_letter(record: ConsumerRecord, reason: str, service: str) -> Outgoing:
     return Outgoing(dlq_name(record.topic), record.key, record.value, headers)
 
 
-class _WaitForBatch(ConsumerRebalanceListener):
+class InFlight:
+    """Per partition, the last offset of the batch being applied: written before its Lua calls,
+    dropped once its transaction committed. A partition that still has one when it is
+    assigned may hold records applied in Redis whose events were never committed; they are
+    republished before anything else is applied (see `TransactionalProcessor`), so a
+    replay after a crash cannot publish a user's events after events applied later.
+    One hash per consumer group, outside every workspace: it is written once per batch."""
+
+    def __init__(self, client: aioredis.Redis, key: str) -> None:
+        self._client = client
+        self.key = key
+
+    @staticmethod
+    def _field(tp: TopicPartition) -> str:
+        return f"{tp.topic}:{tp.partition}"  # Kafka topic names never hold ':'
+
+    async def mark(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        await self._client.hset(self.key, mapping={self._field(tp): records[-1].offset
+                                                   for tp, records in batches.items()})
+
+    async def clear(self, tps: Sequence[TopicPartition]) -> None:
+        """Best effort: a marker left behind only makes the next owner check a partition."""
+        try:
+            await self._client.hdel(self.key, *(self._field(tp) for tp in tps))
+        except RETRIABLE as exc:
+            log.warning("in-flight markers not dropped (%s)", exc)
+
+    async def read(self, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        tps = list(tps)
+        if not tps:
+            return {}
+        values = await self._client.hmget(self.key, [self._field(tp) for tp in tps])
+        return {tp: int(v) for tp, v in zip(tps, values, strict=True) if v is not None}
+
+
+class _Rebalance(ConsumerRebalanceListener):
     """Lets a rebalance take partitions away only between transactions, so the next owner
     never starts on a partition whose batch is still being committed here."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
+    def __init__(self, processor: TransactionalProcessor) -> None:
+        self._processor = processor
 
     async def on_partitions_revoked(self, revoked) -> None:
-        async with self._lock:
-            pass
+        async with self._processor._lock:
+            self._processor._forget_partitions(revoked)
 
     async def on_partitions_assigned(self, assigned) -> None:
+        # aiokafka fetches for the new assignment before this runs, and swallows what it
+        # raises: the processor checks new partitions for in-flight batches itself.
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+class _NotCommitted(Exception):
+    """A batch, or its tail, was not committed: where to resume reading each partition."""
+
+    def __init__(self, resume_at: dict[TopicPartition, int]) -> None:
+        super().__init__(resume_at)
+        self.resume_at = resume_at
 
 
 class TransactionalProcessor:
@@ -235,7 +289,11 @@ class TransactionalProcessor:
         self.instance_id = instance_id or socket.gethostname()
         self.max_records = max_records
         self.session_timeout_ms = session_timeout_ms
-        self.tracking = Tracking(KeySpace(settings.redis_key_prefix, service), group_id)
+        keys = KeySpace(settings.redis_key_prefix, service)
+        self.tracking = Tracking(keys, group_id)
+        self.in_flight = InFlight(client, keys.service_wide("eos-inflight", group_id))
+        self._recovering: dict[TopicPartition, int] = {}  # in flight when assigned: up to which offset
+        self._checked: set[TopicPartition] = set()  # assigned partitions checked for in-flight batches
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self.consumer: AIOKafkaConsumer | None = None
@@ -257,7 +315,7 @@ class TransactionalProcessor:
         )
         await self.producer.start()
         await self.consumer.start()
-        self.consumer.subscribe(self.topics, listener=_WaitForBatch(self._lock))
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         self.running = True
         self._task = asyncio.create_task(self._run(), name=f"{self.group_id}-loop")
 
@@ -281,42 +339,98 @@ class TransactionalProcessor:
     async def _run(self) -> None:
         backoff = 0.1
         while self.running:
+            if self._recovering or self.consumer.paused():
+                await self._hold_back_until_recovered()
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
+            try:
+                await self._check_new_partitions(batches)
+            except RETRIABLE as exc:
+                log.warning("cannot read in-flight markers (%s); retrying in %.1f s", exc, backoff)
+                for tp, records in batches.items():
+                    self.consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if self._recovering:
+                batches = self._only_in_doubt(batches)
             if not batches:
                 continue
             try:
                 async with self._lock:
                     await self._process(batches)
                 backoff = 0.1
-            except RETRIABLE as exc:
-                # Kafka or Redis is away: nothing was committed, so read the batch again later.
+            except _NotCommitted as failure:
+                # Kafka or Redis is away: read again, later, what was not committed.
+                exc = failure.__cause__
                 log.warning("batch not applied (%s: %s); retrying in %.1f s", type(exc).__name__, exc, backoff)
                 if isinstance(exc, NoScriptError):
                     TrackedScript.forget_loaded()
-                for tp, records in batches.items():
-                    self.consumer.seek(tp, records[0].offset)
+                for tp, offset in failure.resume_at.items():
+                    self.consumer.seek(tp, offset)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    async def _check_new_partitions(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Partitions new to this instance may have been left in flight by their last owner:
+        their markers say up to which offset (checked before any of their records is applied)."""
+        fresh = (self.consumer.assignment() | batches.keys()) - self._checked
+        if fresh:
+            self._recovering.update(await self.in_flight.read(sorted(fresh)))
+            self._checked |= fresh
+
+    def _forget_partitions(self, revoked) -> None:
+        for tp in revoked:
+            self._recovering.pop(tp, None)
+            self._checked.discard(tp)
+
+    async def _hold_back_until_recovered(self) -> None:
+        """While partitions left in flight are replayed, every other partition waits: a user's
+        events must not be published after events of records applied after them."""
+        assigned = self.consumer.assignment()
+        for tp, last in list(self._recovering.items()):
+            if tp not in assigned or await self.consumer.position(tp) > last:
+                del self._recovering[tp]
+        if self._recovering:
+            self.consumer.pause(*(assigned - self._recovering.keys()))
+        else:
+            self.consumer.resume(*self.consumer.paused())
+            log.info("partitions left in flight are republished; consuming everything")
+
+    def _only_in_doubt(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> dict:
+        """The records of `batches` that were in flight; the rest are read again later."""
+        kept = {}
+        for tp, records in batches.items():
+            last = self._recovering.get(tp)
+            in_doubt = [r for r in records if last is not None and r.offset <= last]
+            if len(in_doubt) < len(records):
+                self.consumer.seek(tp, records[len(in_doubt)].offset)
+            if in_doubt:
+                kept[tp] = in_doubt
+        return kept
+
     async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Commit `batches` in one transaction; if that fails for a reason other than the
+        infrastructure, one record at a time, dead-lettering the records that still fail.
+        Raises `_NotCommitted` with where to resume each partition."""
         with BATCH_SECONDS.labels(self.group_id).time():
             try:
+                await self.in_flight.mark(batches)
                 await self._transaction(batches)
-            except RETRIABLE:
-                raise
+                await self.in_flight.clear(list(batches))
+                return
+            except RETRIABLE as exc:
+                raise _NotCommitted({tp: records[0].offset for tp, records in batches.items()}) from exc
             except Exception:  # noqa: BLE001 - find the poison record: one record at a time
                 log.exception("batch failed; retrying record by record")
-                for tp, records in batches.items():
-                    for record in records:
-                        try:
-                            await self._commit_one_or_dead_letter(tp, record)
-                        except RETRIABLE:
-                            self.consumer.seek(tp, record.offset)
-                            for later_tp, later in batches.items():
-                                if later_tp != tp:
-                                    self.consumer.seek(later_tp, later[0].offset)
-                            raise
-            await self.tracking.forget_published(self.redis)
+            resume_at = {tp: records[0].offset for tp, records in batches.items()}
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        await self._commit_one_or_dead_letter(tp, record)
+                    except RETRIABLE as exc:
+                        raise _NotCommitted(resume_at) from exc
+                    resume_at[tp] = record.offset + 1
+            await self.in_flight.clear(list(batches))
 
     async def _commit_one_or_dead_letter(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         try:
@@ -331,6 +445,11 @@ class TransactionalProcessor:
             DEAD_LETTERS.labels(self.group_id, tp.topic).inc()
 
     async def _transaction(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        self.tracking.begin()
+        await self._publish_and_commit(batches)
+        await self.tracking.forget_published(self.redis)
+
+    async def _publish_and_commit(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         async with self.producer.transaction():
             offsets = {}
             for tp, records in batches.items():

@@ -1,5 +1,4 @@
 import pytest
-
 from cohort_shared.user_refs import UserRef, parse_user_ref
 
 

@@ -1,5 +1,7 @@
 """The tracking/outbox + Kafka-transaction processor on the real broker and Redis."""
 
+import asyncio
+
 import orjson
 import pytest
 from cohort_shared.eos import TrackedScript, TransactionalProcessor, dead_letter, decode_outputs
@@ -111,3 +113,56 @@ async def test_a_restart_resumes_after_the_last_commit(common_settings, kafka_to
     # Published outputs are forgotten: the outbox holds nothing once committed.
     leftovers = [k async for k in redis_client.scan_iter(match=f"{common_settings.redis_key_prefix}*:out")]
     assert [await redis_client.hlen(k) for k in leftovers] == [0] * len(leftovers)
+
+
+async def test_records_left_in_flight_are_republished_before_anything_newer(common_settings, kafka_topics,
+                                                                            redis_client):
+    """A crash between the Redis apply and the Kafka commit leaves records applied but not
+    published. The next owner must publish them before it applies anything else, from any
+    topic: otherwise a user's events come out after events of records applied later."""
+    topics = common_settings.topics
+    first, second = topics.identity_events, topics.cohort_changes
+    group = unique("g-")
+    script = TrackedScript(redis_client, RUNNING_TOTAL)
+
+    async def send(topic, values):
+        producer = make_producer(common_settings)
+        await producer.start()
+        for n in values:
+            await producer.send(topic, orjson.dumps({"ws": "w3", "n": n}), key=b"w3")
+        await producer.flush()
+        await producer.stop()
+
+    def processor(handler):
+        return TransactionalProcessor(common_settings, redis_client, service="test", group_id=group,
+                                      topics=[first, second], handler=handler, instance_id="i1")
+
+    await send(first, [1, 2, 3])
+    applied, apply = asyncio.Event(), make_handler(common_settings, redis_client, script, [])
+
+    in_flight = []
+
+    async def apply_then_die(tp, records, tracking):
+        await apply(tp, records, tracking)
+        in_flight.append(tp)
+        applied.set()
+        await asyncio.Event().wait()  # never returns: the batch is applied, never committed
+
+    crashed = processor(apply_then_die)
+    await crashed.start()
+    await asyncio.wait_for(applied.wait(), 30)
+    await crashed.stop()
+    assert int(await redis_client.get(f"{common_settings.redis_key_prefix}total:{{w3}}")) == 6
+
+    await send(second, [10, 20])
+    committed_first_when_second_applied = []
+
+    async def watch(tp, records, tracking):
+        if tp.topic == second and not committed_first_when_second_applied:
+            committed_first_when_second_applied.append(await restarted.consumer.committed(in_flight[0]))
+        return await apply(tp, records, tracking)
+
+    restarted = processor(watch)
+    records = await run_until(topics.membership_changes, common_settings, 5, restarted)
+    assert [orjson.loads(r.value)["total"] for r in records] == [1, 3, 6, 16, 36]
+    assert committed_first_when_second_applied == [3], "the second topic was applied before the replay committed"

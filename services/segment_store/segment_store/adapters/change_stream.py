@@ -45,9 +45,10 @@ Limitations, stated plainly:
   case is a repeated event with the same event_id. Give each instance a stable INSTANCE_ID
   (e.g. a StatefulSet ordinal) and a session timeout longer than any pause.
 - A merge's events come from the merged user's partition of `identity.merges` but concern
-  the kept user too. If a crash leaves such a record applied but uncommitted, records of the
-  kept user's own partition may be published before it is republished: that user's events
-  can then appear out of apply order. Imports alone never have this exposure.
+  the kept user too, and a crash can leave records of several topics applied but not
+  published. The processor's in-flight marks (cohort_shared.eos.InFlight) make the next
+  owner republish those first, before applying anything else, so apply order is publish
+  order for every user.
 Cross-topic order is not guaranteed either; domain/membership.py says how late input is treated.
 """
 
