@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .kafka import make_consumer, make_producer
+from .publishing import BatchPublisher
 from .redis_store import KeySpace
 from .settings import CommonSettings
 from .topics import Topics, dlq_name
@@ -452,12 +453,14 @@ class TransactionalProcessor:
     async def _publish_and_commit(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         async with self.producer.transaction():
             offsets = {}
+            publisher = BatchPublisher(self.producer)
             for tp, records in batches.items():
                 outputs = await self.handler(tp, records, self.tracking)
                 for out in outputs:
                     if out.topic.endswith(".dlq"):
                         DEAD_LETTERS.labels(self.group_id, tp.topic).inc()
-                    await self.producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                    await publisher.add(out.topic, out.key, out.value, out.headers)
                 offsets[tp] = records[-1].offset + 1
                 RECORDS.labels(self.group_id, tp.topic).inc(len(records))
+            await publisher.flush()
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
