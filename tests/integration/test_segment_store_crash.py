@@ -206,26 +206,21 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(stack_env,
     services.wait_ready("segment_store")
     doubted: list[int] = []
 
-    async def kill_and_restart(times: int, longest_wait: float) -> None:
-        for _ in range(times):
-            await asyncio.sleep(rng.uniform(0.05, longest_wait))
-            services.stop("segment_store", kill=True)  # SIGKILL
-            doubted.append(await in_doubt(stack_env, redis_client))
-            services.start("segment_store", **instance)
-            await asyncio.to_thread(services.wait_ready, "segment_store")
+    async def kill_and_restart() -> None:
+        services.stop("segment_store", kill=True)  # SIGKILL
+        doubted.append(await in_doubt(stack_env, redis_client))
+        services.start("segment_store", **instance)
+        await asyncio.to_thread(services.wait_ready, "segment_store")
 
-    feeding = None
     try:
         await name_cohorts_in_order(stack_env, url, services.admin)
-        # Fed faster than one instance applies it, so there is a backlog at every kill: each
-        # SIGKILL lands while batches are being applied and committed.
-        feeding = asyncio.create_task(feed(stack_env, f"{prefix}membership.resolved", changes, seconds=10))
-        await kill_and_restart(KILLS, 1.0)
-        for _ in range(2 * KILLS):  # a kill between a Redis apply and its Kafka commit is the point
-            if sum(doubted) > 0:
-                break
-            await kill_and_restart(1, 1.0)
-        await feeding
+        # The changes arrive in bursts, each a backlog the service is still applying and
+        # committing when the SIGKILL comes a random moment later.
+        bursts = [changes[len(changes) * i // KILLS:len(changes) * (i + 1) // KILLS] for i in range(KILLS)]
+        for burst in bursts:
+            await feed(stack_env, f"{prefix}membership.resolved", burst, seconds=0)
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            await kill_and_restart()
         async with httpx.AsyncClient(base_url=url, headers=services.admin) as http:
             await eventually(lambda: http.get(f"/workspaces/{WS}/usage"),
                              until=lambda r: r.json() == {"data_points": imported}, timeout=60)
@@ -274,6 +269,4 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(stack_env,
         print(services.tail("segment_store", 80))
         raise
     finally:
-        if feeding is not None:
-            feeding.cancel()
         services.stop_all()

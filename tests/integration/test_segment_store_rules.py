@@ -27,7 +27,7 @@ COHORTS = [("amplitude", "a1"), ("mixpanel", "m1"), ("mixpanel", "m2")]  # sorte
 
 
 class Applier:
-    """Calls the tracked scripts directly, as the change stream does, one offset per call."""
+    """Calls the tracked batch script directly, as the change stream does, one offset per record."""
 
     def __init__(self, client, prefix: str) -> None:
         self.client = client
@@ -42,9 +42,10 @@ class Applier:
     async def many(self, calls: list[tuple[str, tuple]]) -> list[list[dict]]:
         await self.scripts.ensure_loaded()
         pipe = self.client.pipeline(transaction=False)
-        for script, args in calls:
-            self.scripts.writes[script].queue(pipe, self.tracking, next(self.offsets), [self.base], [NOW, WS, *args])
-        return [[o["value"] for o in orjson.loads(raw) or []] for raw in await pipe.execute()]
+        self.scripts.apply.queue(pipe, self.tracking, [self.base],
+                                 [(next(self.offsets), script, [NOW, WS, *args]) for script, args in calls])
+        (results,) = await pipe.execute()
+        return [[orjson.loads(o["value"]) for o in orjson.loads(raw) or []] for raw in results]
 
 
 def as_change(event: dict) -> Change:

@@ -6,7 +6,8 @@ transaction (`cohort_shared.eos.TransactionalProcessor` + `TrackedScript`).
 
 One batch, step by step:
 1. The consumer (group `segment-store`, static member `<group>.<INSTANCE_ID>`) fetches records.
-2. Each record becomes ONE Lua call (adapters/lua/<script>.lua), atomic in Redis. If the
+2. Each record becomes one operation (adapters/lua/<operation>.lua) of the tracked batch
+   script; a call applies a run of up to RUN_LENGTH records atomically. If a
    record's offset is already recorded for (group, topic, partition, workspace), the call
    only returns the outputs stored with it (a replay). Otherwise it applies the membership
    change with its counters (member count, applied / already_in_state, data points), builds
@@ -54,6 +55,7 @@ Cross-topic order is not guaranteed either; domain/membership.py says how late i
 
 from __future__ import annotations
 
+import collections
 import logging
 from dataclasses import dataclass
 
@@ -63,7 +65,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
 from cohort_shared import topics as t
-from cohort_shared.eos import Outgoing, Tracking, TransactionalProcessor, dead_letter, decode_outputs
+from cohort_shared.eos import Outgoing, Tracking, TransactionalProcessor, dead_letter
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -74,6 +76,9 @@ from .scripts import Scripts
 log = logging.getLogger(__name__)
 
 INPUT_TOPICS = (t.MEMBERSHIP_RESOLVED, t.MEMBERSHIP_UNMATCHED, t.COHORT_META, t.IDENTITY_MERGES, t.IDENTITY_PROFILES)
+# Records per script call: long enough to amortise the call, short enough that Redis is
+# never blocked for long (a few milliseconds at most).
+RUN_LENGTH = 200
 CHANGES = Counter("segment_membership_changes_total", "membership.changes events published", ["change", "cause"])
 
 
@@ -132,6 +137,7 @@ class ChangeStream:
         self.scripts = scripts
         self.topics = settings.topics
         self._base_topic = {self.topics.name(base): base for base in INPUT_TOPICS}
+        self._topic_names = {t.MEMBERSHIP_CHANGES: self.topics.membership_changes}
         self.processor = TransactionalProcessor(
             settings, client, service=SERVICE, group_id=settings.group,
             topics=[self.topics.name(base) for base in INPUT_TOPICS], handler=self.on_records,
@@ -140,7 +146,8 @@ class ChangeStream:
         )
 
     async def on_records(self, tp: TopicPartition, records: list[ConsumerRecord], tracking: Tracking) -> list[Outgoing]:
-        """Apply one partition's records, each by one tracked Lua call; return what to publish, in order."""
+        """Apply one partition's records, runs of them per tracked batch call, all in one round
+        trip; return what to publish, in order."""
         await self.scripts.ensure_loaded()
         base_topic = self._base_topic[tp.topic]
         now = s.utc_now().isoformat()
@@ -152,21 +159,52 @@ class ChangeStream:
                 calls.append(dead_letter(record, f"{type(exc).__name__}: {exc}", SERVICE))
         if base_topic == t.IDENTITY_PROFILES:
             await self._resolve_tombstones(records, calls)
+        runs = self._runs(records, calls)
         pipe = self.redis.pipeline(transaction=False)
-        for record, call in zip(records, calls, strict=True):
-            if isinstance(call, Call):
-                keys = [workspace_base(self.settings.redis_key_prefix, call.workspace)]
-                tracking_keys = tracking.for_record(record, call.workspace)
-                self.scripts.writes[call.script].queue(pipe, tracking_keys, record.offset, keys, [now, *call.args])
-        results = iter(await pipe.execute()) if len(pipe) else iter(())
+        for workspace, run in runs:
+            keys = [workspace_base(self.settings.redis_key_prefix, workspace)]
+            tracking_keys = None
+            for record, _ in run:
+                tracking_keys = tracking.for_record(record, workspace)
+            self.scripts.apply.queue(pipe, tracking_keys, keys,
+                                     [(record.offset, call.script, [now, *call.args]) for record, call in run])
+        applied = iter([raw for result in await pipe.execute() for raw in result] if runs else [])
         outputs: list[Outgoing] = []
+        counts: collections.Counter = collections.Counter()
         for call in calls:
             if isinstance(call, Outgoing):
                 outputs.append(call)
             elif isinstance(call, Call):
-                outputs.extend(decode_outputs(next(results), self.topics))
-        self._count(outputs)
+                outputs.extend(self._outputs(next(applied), counts))
+        for (change, cause), n in counts.items():
+            CHANGES.labels(change, cause).inc(n)
         return outputs
+
+    @staticmethod
+    def _runs(records: list[ConsumerRecord], calls: list) -> list[tuple[str, list[tuple[ConsumerRecord, Call]]]]:
+        """Consecutive calls of one workspace, at most RUN_LENGTH each: one script call per run."""
+        runs: list[tuple[str, list]] = []
+        for record, call in zip(records, calls, strict=True):
+            if not isinstance(call, Call):
+                continue
+            if not runs or runs[-1][0] != call.workspace or len(runs[-1][1]) >= RUN_LENGTH:
+                runs.append((call.workspace, []))
+            runs[-1][1].append((record, call))
+        return runs
+
+    def _outputs(self, raw: bytes, counts: collections.Counter) -> list[Outgoing]:
+        """A record's stored outputs, as the script encoded them, counted by change and cause."""
+        items = orjson.loads(raw)
+        if not items or isinstance(items, dict):  # cjson encodes an empty table as {}
+            return []
+        out = []
+        for item in items:
+            value = item["value"]  # stored before values travelled encoded: a table
+            encoded = value.encode() if isinstance(value, str) else orjson.dumps(value)
+            topic = self._topic_names.get(item["topic"]) or self.topics.name(item["topic"])
+            out.append(Outgoing(topic, item["key"].encode(), encoded))
+            counts[item.get("change", "unknown"), item.get("cause", "unknown")] += 1
+        return out
 
     def _decode(self, base_topic: str, record: ConsumerRecord) -> Call | None:
         if record.value is None:
@@ -197,9 +235,3 @@ class ChangeStream:
             ws = known.get(user_id) or (stored.decode() if stored else None)
             if ws is not None:  # never seen: nothing of it to forget
                 calls[i] = Call("forget_profile", ws, [ws, user_id])
-
-    def _count(self, outputs: list[Outgoing]) -> None:
-        for out in outputs:
-            if out.topic == self.topics.membership_changes and out.value:
-                event = orjson.loads(out.value)
-                CHANGES.labels(event["change"], event["cause"]).inc()

@@ -181,7 +181,8 @@ local function change_event(ws, k, user_id, external_id, change, cause, source, 
     workspace_id = ws, partner = partner, cohort_id = cohort_id, user_id = user_id,
     external_id = external_id or cjson.null, change = change, cause = cause, occurred_at = now,
   }
-  return {topic = 'membership.changes', key = user_id, value = value}
+  -- The value travels encoded, so Python publishes it as it is; change and cause are for metrics.
+  return {topic = 'membership.changes', key = user_id, value = cjson.encode(value), change = change, cause = cause}
 end
 
 -- ARGV helper: an optional string travels as (value, '1'|'0').
