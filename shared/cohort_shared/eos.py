@@ -376,6 +376,10 @@ class TransactionalProcessor:
             self.settings,
             transactional_id=f"{self.group_id}.{self.instance_id}",
             transaction_timeout_ms=30000,
+            # A transaction begun right after the previous commit meets CONCURRENT_TRANSACTIONS
+            # until that commit's markers are written (a few ms); aiokafka waits retry_backoff_ms
+            # (100 by default) before asking again, which was the latency tail.
+            retry_backoff_ms=10,
         )
         self.consumer = make_consumer(
             self.settings,

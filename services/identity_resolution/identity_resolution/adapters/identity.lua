@@ -335,6 +335,10 @@ local function apply()
   else
     apply_identity_request()
   end
+  -- Values leave encoded, so Python publishes them as they are instead of re-encoding each.
+  for _, output in ipairs(outputs) do
+    if output.value ~= nil then output.value = cjson.encode(output.value) end
+  end
   outputs[#outputs + 1] = {topic = '_tally', value = tally}
   return outputs
 end

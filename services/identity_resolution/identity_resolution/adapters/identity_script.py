@@ -67,5 +67,7 @@ def parse_applied(raw: bytes | str) -> Applied:
         elif item.get("tombstone"):
             applied.emit(item["topic"], item["key"], None)
         else:
-            applied.emit(item["topic"], item["key"], decode(item["topic"], orjson.dumps(item["value"])))
+            value = item["value"]
+            applied.emit(item["topic"], item["key"], decode(item["topic"], value if isinstance(value, str)
+                                                             else orjson.dumps(value)))
     return applied
