@@ -14,6 +14,9 @@ from aiokafka import AIOKafkaConsumer
 from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses
 
 WORKSPACE = "bench"
+# Topics the stream processors write in Kafka transactions (ingest writes the others).
+TRANSACTIONAL = ("membership.resolved", "membership.unmatched", "identity.merges", "identity.profiles",
+                 "membership.changes")
 BATCH = 1000
 
 
@@ -58,6 +61,37 @@ class ChangeCounter:
         if self._task:
             self._task.cancel()
         await self.consumer.stop()
+
+
+async def wait_until_caught_up(settings, groups: Iterable[str], timeout: float) -> float:
+    """Wait until every consumer group has committed the end of every partition it reads, so
+    a measurement that follows starts from an idle pipeline. Returns the seconds waited."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    started = time.perf_counter()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    probe = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, isolation_level="read_committed")
+    await admin.start()
+    await probe.start()
+    try:
+        while True:
+            behind = 0
+            for group in groups:
+                committed = await admin.list_consumer_group_offsets(group)
+                if committed:
+                    ends = await probe.end_offsets(list(committed))
+                    # A partition written in transactions ends with a commit marker after the
+                    # last record, which no one commits past.
+                    behind += sum(max(0, ends[tp] - meta.offset - (1 if tp.topic.endswith(TRANSACTIONAL) else 0))
+                                  for tp, meta in committed.items())
+            if behind == 0:
+                return round(time.perf_counter() - started, 1)
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"consumer groups {list(groups)} still {behind} records behind")
+            await asyncio.sleep(0.5)
+    finally:
+        await probe.stop()
+        await admin.close()
 
 
 class Driver:

@@ -35,7 +35,11 @@ def render(r: dict) -> str:
         s = r["scaling"]
         lines.append(f"| two instances of identity-resolution and segment-store (changes/s, ratio to one) | "
                      f"{s['changes_per_second']:,} ({s['ratio_to_one_instance']}×) | 2 cores: overhead, not speed-up |")
-    lines.append(f"| pre-loading {r['members']:,} users through the profile API (s) | {r.get('preload_seconds')} | |")
+    lines.append(f"| pre-loading {r['members']:,} users through the profile API: requests / until every service "
+                 f"caught up (s) | {r.get('preload_seconds')} / {r.get('preload_settle_seconds')} | |")
+    if "redis_bytes_per_profile" in r:
+        lines.append(f"| Redis memory per pre-loaded profile, both services' tables (bytes) | "
+                     f"{r['redis_bytes_per_profile']} | |")
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
-from pipeline import ChangeCounter, Driver, measure_import, measure_latency  # noqa: E402
+from pipeline import ChangeCounter, Driver, measure_import, measure_latency, wait_until_caught_up  # noqa: E402
 from report import render, write_results  # noqa: E402
 
 
@@ -102,10 +102,16 @@ async def main() -> None:
     driver = Driver(services, args.concurrency)
     counter = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes)
     try:
+        memory_at_start = (await redis.info("memory"))["used_memory"]
         print(f"2/5 pre-loading {n:,} identified users …", flush=True)
         t0 = time.perf_counter()
         await driver.preload_users(n)
         results["preload_seconds"] = round(time.perf_counter() - t0, 1)
+        # Every service done with the profiles before the import starts: the import is measured alone.
+        groups = [settings.group_id(service) for service in ("identity-resolution", "segment-store")]
+        results["preload_settle_seconds"] = await wait_until_caught_up(settings, groups, timeout=max(300, n / 1000))
+        results["redis_bytes_per_profile"] = round(
+            ((await redis.info("memory"))["used_memory"] - memory_at_start) / n, 1)
         await counter.start()
 
         print(f"3/5 importing a {n:,}-member cohort …", flush=True)
