@@ -49,11 +49,25 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def infrastructure() -> dict[str, psutil.Process]:
+    """The local Redis server and Kafka broker the run uses, when they run on this machine."""
+    redis_port = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit(":", 1)[-1].split("/")[0]
+    found = {}
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["name"] == "redis-server" and f":{redis_port}" in cmdline:
+            found["redis-server"] = proc
+        elif "kafka.Kafka" in cmdline:
+            found["kafka broker"] = proc
+    return found
+
+
 class CostMeter:
     """CPU seconds and peak RSS per service process over a phase."""
 
     def __init__(self, services: ServiceProcesses) -> None:
         self.procs = {name: psutil.Process(p.pid) for name, p in services.processes.items()}
+        self.procs.update(infrastructure())
         self.cpu0 = {name: self._cpu(p) for name, p in self.procs.items()}
         self.peak = {name: 0 for name in self.procs}
         self._task = asyncio.create_task(self._sample())

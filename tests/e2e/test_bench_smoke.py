@@ -35,4 +35,7 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     assert latency["changes"] == 3000
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] < 60_000
     assert 0 < results["redis_bytes_per_membership"] < 10_000
-    assert set(results["cost"]) == {"ingest", "identity_resolution", "segment_store"}
+    services = {"ingest", "identity_resolution", "segment_store"}
+    # Redis and Kafka are measured too when they run on this machine, as they do in make test.
+    assert services <= set(results["cost"]) <= services | {"redis-server", "kafka broker"}
+    assert all(cost["cpu_seconds_per_million"] > 0 for name, cost in results["cost"].items() if name in services)
