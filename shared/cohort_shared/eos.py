@@ -85,35 +85,42 @@ return __encoded
 """
 
 
-class TrackedScript:
-    """A Lua script applied at most once per input record.
+class _LoadedScript:
+    """A Lua script called by SHA: `ensure_loaded` (re)loads its source, e.g. after Redis
+    restarted; `forget_loaded` marks every such script to be loaded again."""
 
-    `body` must define `local function apply()` returning a Lua array of outputs, each
-    `{topic = <default topic name>, key = <string>, value = <table|string>}` (or
-    `tombstone = true` instead of `value`). Its own keys start at KEYS[3] and its own
-    arguments at ARGV[2]; KEYS[1], KEYS[2] and ARGV[1] belong to the tracking.
-    Calls go by SHA; `ensure_loaded` (re)loads the source, e.g. after Redis restarted.
-    """
+    _all: list[_LoadedScript] = []
 
-    _all: list[TrackedScript] = []
-
-    def __init__(self, client: aioredis.Redis, body: str) -> None:
-        self.source = _PROLOGUE + body + _EPILOGUE
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+    def __init__(self, client: aioredis.Redis, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
         self._client = client
         self._loaded = False
-        TrackedScript._all.append(self)
+        _LoadedScript._all.append(self)
 
     async def ensure_loaded(self) -> None:
         if not self._loaded:
             await self._client.script_load(self.source)
             self._loaded = True
 
-    @classmethod
-    def forget_loaded(cls) -> None:
+    @staticmethod
+    def forget_loaded() -> None:
         """Redis lost its script cache: load every script again before its next call."""
-        for script in cls._all:
+        for script in _LoadedScript._all:
             script._loaded = False
+
+
+class TrackedScript(_LoadedScript):
+    """A Lua script applied at most once per input record.
+
+    `body` must define `local function apply()` returning a Lua array of outputs, each
+    `{topic = <default topic name>, key = <string>, value = <table|string>}` (or
+    `tombstone = true` instead of `value`). Its own keys start at KEYS[3] and its own
+    arguments at ARGV[2]; KEYS[1], KEYS[2] and ARGV[1] belong to the tracking.
+    """
+
+    def __init__(self, client: aioredis.Redis, body: str) -> None:
+        super().__init__(client, _PROLOGUE + body + _EPILOGUE)
 
     def queue(
         self,
@@ -153,7 +160,7 @@ return __results
 """
 
 
-class TrackedBatchScript:
+class TrackedBatchScript(_LoadedScript):
     """Several operations in one Lua script, each record applied at most once, a whole run of
     one partition's records of one workspace per call.
 
@@ -169,18 +176,8 @@ class TrackedBatchScript:
     def __init__(self, client: aioredis.Redis, prelude: str, operations: dict[str, str]) -> None:
         wrapped = "".join(f"__OPERATIONS[{name!r}] = (function()\n{body}\nreturn apply\nend)()\n"
                           for name, body in operations.items())
-        self.source = ("local __IN = ARGV\nlocal ARGV = {}\n" + prelude + "\nlocal __OPERATIONS = {}\n"
-                       + wrapped + _BATCH_LOOP)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        self.operations = frozenset(operations)
-        self._client = client
-        self._loaded = False
-        TrackedScript._all.append(self)  # type: ignore[arg-type] - same loading protocol
-
-    async def ensure_loaded(self) -> None:
-        if not self._loaded:
-            await self._client.script_load(self.source)
-            self._loaded = True
+        super().__init__(client, "local __IN = ARGV\nlocal ARGV = {}\n" + prelude + "\nlocal __OPERATIONS = {}\n"
+                         + wrapped + _BATCH_LOOP)
 
     def queue(
         self,
@@ -419,18 +416,10 @@ class TransactionalProcessor:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self.max_records)
             try:
                 await self._check_new_partitions(batches)
-            except RETRIABLE as exc:
-                log.warning("cannot read in-flight markers (%s); retrying in %.1f s", exc, backoff)
-                for tp, records in batches.items():
-                    self.consumer.seek(tp, records[0].offset)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if self._recovering:
-                batches = self._only_in_doubt(batches)
-            if not batches:
-                continue
-            try:
+                if self._recovering:
+                    batches = self._only_in_doubt(batches)
+                if not batches:
+                    continue
                 async with self._lock:
                     await self._process(batches)
                 backoff = 0.1
@@ -439,7 +428,7 @@ class TransactionalProcessor:
                 exc = failure.__cause__
                 log.warning("batch not applied (%s: %s); retrying in %.1f s", type(exc).__name__, exc, backoff)
                 if isinstance(exc, NoScriptError):
-                    TrackedScript.forget_loaded()
+                    _LoadedScript.forget_loaded()
                 for tp, offset in failure.resume_at.items():
                     self.consumer.seek(tp, offset)
                 await asyncio.sleep(backoff)
@@ -450,7 +439,10 @@ class TransactionalProcessor:
         their markers say up to which offset (checked before any of their records is applied)."""
         fresh = (self.consumer.assignment() | batches.keys()) - self._checked
         if fresh:
-            self._recovering.update(await self.in_flight.read(sorted(fresh)))
+            try:
+                self._recovering.update(await self.in_flight.read(sorted(fresh)))
+            except RETRIABLE as exc:
+                raise _NotCommitted({tp: records[0].offset for tp, records in batches.items()}) from exc
             self._checked |= fresh
 
     def _forget_partitions(self, revoked) -> None:
