@@ -1,24 +1,24 @@
-"""Kafka helpers on aiokafka: clients with the project's delivery settings, topic creation,
-readiness, and dead-letter publishing."""
+"""Kafka helpers on aiokafka: clients with the project's delivery settings, topic creation
+and readiness."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.structs import ConsumerRecord
 
 from .settings import CommonSettings
-from .topics import dlq_name
 
 log = logging.getLogger(__name__)
 
 # Larger than the biggest request (1,000 identifiers, each up to 512 characters, as JSON).
+# Producers may send records this large, topics accept them (`max.message.bytes`, set on
+# every topic the services create, whatever the broker's default) and consumers fetch them.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -52,28 +52,46 @@ def make_consumer(settings: CommonSettings, *topics: str, group_id: str, **overr
     return AIOKafkaConsumer(*topics, **options)
 
 
+def topic_configs(settings: CommonSettings, name: str, replication_factor: int) -> dict[str, str]:
+    """The configuration every topic the services create carries."""
+    configs = {
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        "min.insync.replicas": str(settings.topic_min_insync_replicas or max(1, replication_factor - 1)),
+    }
+    if settings.topics.is_compacted(name):
+        configs["cleanup.policy"] = "compact"
+    return configs
+
+
+async def replication_factor(settings: CommonSettings, admin: AIOKafkaAdminClient) -> int:
+    """TOPIC_REPLICATION_FACTOR, else as many replicas as the cluster has brokers, at most 3."""
+    if settings.topic_replication_factor:
+        return settings.topic_replication_factor
+    brokers = (await admin.describe_cluster()).get("brokers") or [None]
+    return min(3, len(brokers))
+
+
 async def ensure_topics(settings: CommonSettings, names: Iterable[str], partitions: int | None = None) -> None:
     """Create the named topics (and leave existing ones alone), compacting identity.profiles."""
-    topics = settings.topics
-    wanted = [
-        NewTopic(
-            name,
-            num_partitions=partitions or settings.topic_partitions,
-            replication_factor=1 if _single_broker(settings) else 3,
-            topic_configs={"cleanup.policy": "compact"} if topics.is_compacted(name) else {},
-        )
-        for name in names
-    ]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     try:
         await admin.start()
+        factor = await replication_factor(settings, admin)
+        wanted = [
+            NewTopic(name, num_partitions=partitions or settings.topic_partitions, replication_factor=factor,
+                     topic_configs=topic_configs(settings, name, factor))
+            for name in names
+        ]
         existing = set(await admin.list_topics())
         missing = [t for t in wanted if t.name not in existing]
         if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another instance created them first
+            answer = await admin.create_topics(missing)
+            refused = [(name, code, rest) for name, code, *rest in answer.topic_errors
+                       if code not in (0, TopicAlreadyExistsError.errno)]  # another instance was first
+            if refused:
+                name, code, rest = refused[0]
+                reason = rest[0] if rest and rest[0] else kafka_errors.for_code(code).__name__
+                raise kafka_errors.for_code(code)(f"topic {name} not created: {reason}")
             await _wait_until_described(admin, [t.name for t in missing])
     finally:
         await admin.close()
@@ -93,10 +111,6 @@ async def _wait_until_described(admin: AIOKafkaAdminClient, names: list[str], ti
         await asyncio.sleep(0.1)
 
 
-def _single_broker(settings: CommonSettings) -> bool:
-    return "," not in settings.kafka_bootstrap_servers
-
-
 async def probe_kafka(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
     """Readiness: can this client reach the cluster right now?"""
     try:
@@ -106,18 +120,3 @@ async def probe_kafka(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
         return False
 
 
-async def publish_dead_letter(
-    producer: AIOKafkaProducer, record: ConsumerRecord, reason: str, service: str
-) -> None:
-    """Send a record that cannot be processed to `<topic>.dlq`: the original key and bytes,
-    with the reason and origin in headers, so nothing is dropped and the consumer moves on."""
-    headers = [
-        ("dlq.reason", reason.encode()[:4096]),
-        ("dlq.source.topic", record.topic.encode()),
-        ("dlq.source.partition", str(record.partition).encode()),
-        ("dlq.source.offset", str(record.offset).encode()),
-        ("dlq.service", service.encode()),
-        ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
-    ]
-    log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-    await producer.send(dlq_name(record.topic), record.value, key=record.key, headers=headers)

@@ -33,11 +33,24 @@ class CommonSettings(BaseSettings):
     )
     topic_prefix: str = Field("", validation_alias=env("TOPIC_PREFIX"))
     topic_partitions: int = Field(12, ge=1, le=1000, validation_alias=env("TOPIC_PARTITIONS"))
+    topic_replication_factor: int | None = Field(
+        None, ge=1, le=32, validation_alias=env("TOPIC_REPLICATION_FACTOR"),
+        description="replicas of every topic the services create; unset: the cluster's broker count, at most 3",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None, ge=1, le=32, validation_alias=env("TOPIC_MIN_INSYNC_REPLICAS"),
+        description="min.insync.replicas of those topics; unset: replication factor - 1 (at least 1)",
+    )
     redis_key_prefix: str = Field(
         "", validation_alias=env("REDIS_KEY_PREFIX"), description="namespaces every Redis key"
     )
     admin_token: SecretStr | None = Field(None, validation_alias=env("ADMIN_TOKEN"))
     log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"))
+    stream_max_restarts: int = Field(
+        5, ge=0, le=1000, validation_alias=env("STREAM_MAX_RESTARTS"),
+        description="times a stream processor rebuilds its clients within the window before the process exits",
+    )
+    stream_restart_window_seconds: float = Field(300.0, gt=0, validation_alias=env("STREAM_RESTART_WINDOW_SECONDS"))
     instance_id: str | None = Field(
         None,
         validation_alias=env("INSTANCE_ID"),

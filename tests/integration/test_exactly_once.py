@@ -4,8 +4,10 @@ import asyncio
 
 import orjson
 import pytest
-from cohort_shared.eos import TrackedScript, TransactionalProcessor, dead_letter, decode_outputs
 from cohort_shared.kafka import make_producer
+from cohort_shared.stream.outgoing import dead_letter, decode_outputs
+from cohort_shared.stream.processor import TransactionalProcessor
+from cohort_shared.stream.scripts import TrackedScript
 from cohort_shared.testing import read_topic, unique
 from cohort_shared.topics import dlq_name
 from redis.exceptions import ConnectionError as RedisConnectionError

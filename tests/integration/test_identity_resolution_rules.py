@@ -4,6 +4,7 @@ Python rules, output for output, and a replayed call changes nothing."""
 import pytest
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.schemas import CohortChangesAccepted
+from cohort_shared.testing import owned_track
 from cohort_shared.topics import COHORT_CHANGES, IDENTITY_EVENTS
 from identity_resolution.adapters.identity_script import IdentityScript, parse_applied
 from identity_resolution.adapters.profile_reader import ProfileReader
@@ -24,7 +25,7 @@ async def test_rule_in_lua(scenario, common_settings, redis_client):
     script = IdentityScript(redis_client, keys)
     await script.ensure_loaded()
     tracking_key = keys.workspace(WS, "eos", "rule-table", "0")
-    tracking = (tracking_key, tracking_key + ":out")
+    tracking = await owned_track(redis_client, keys, "rule-table", tracking_key)
     book = Book(WS)
 
     async def call(offset, step):

@@ -80,7 +80,8 @@ async def test_the_service_resolves_and_answers_identity_lookups(stack_env, kafk
 
             assert (await client.get("/healthz")).status_code == 200
             ready = (await client.get("/readyz")).json()
-            assert ready == {"ready": True, "checks": {"kafka": True, "redis": True, "processor": True}}
+            assert (ready["ready"], ready["checks"]) == (True, {"kafka": True, "redis": True, "processor": True})
+            assert ready["processor"]["state"] == "running" and ready["processor"]["assigned"] == 6
             metrics = (await client.get("/metrics")).text
             assert "identity_resolved_total 2.0" in metrics
             assert 'identity_unmatched_total{reason="unknown_external_id"} 1.0' in metrics

@@ -6,10 +6,9 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
-from cohort_shared.eos import Tracking
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.schemas import MembershipResolved, MembershipUnmatched, cohort_key, decode
-from cohort_shared.testing import read_topic
+from cohort_shared.testing import owned_tracking, read_topic
 from cohort_shared.topics import dlq_name
 from identity_resolution.adapters.identity_script import IdentityScript
 from identity_resolution.app import build_processor
@@ -167,7 +166,8 @@ async def test_running_a_batch_twice_changes_nothing(settings, redis_client):
     topics = settings.topics
     keys = KeySpace(settings.redis_key_prefix, SERVICE)
     handler = make_handler(settings, redis_client, IdentityScript(redis_client, keys))
-    tracking = Tracking(keys, "redelivery")
+    tracking = await owned_tracking(redis_client, keys, "redelivery", [
+        TopicPartition(topics.identity_events, 0), TopicPartition(topics.cohort_changes, 1)])
     events = as_records(topics.identity_events, 0, [
         track("t1", E("u1"), D("d1")), b"poison", alias_new("a1", ("email", "a@x.com", "u1")), track("t2", E("u3")),
     ])

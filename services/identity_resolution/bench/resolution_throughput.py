@@ -23,10 +23,10 @@ import uuid
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
-from cohort_shared.eos import Tracking
 from cohort_shared.kafka import ensure_topics
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.schemas import utc_now
+from cohort_shared.testing import owned_tracking
 from identity_resolution.adapters.identity_script import IdentityScript
 from identity_resolution.app import build_processor, connect_redis
 from identity_resolution.entrypoints.stream import SERVICE, make_handler
@@ -60,9 +60,10 @@ async def bench_redis(settings: IdentitySettings, records: int, identifiers: int
     client = connect_redis(settings)
     keys = KeySpace(settings.redis_key_prefix, SERVICE)
     handler = make_handler(settings, client, IdentityScript(client, keys))
-    tracking = Tracking(keys, "bench")
-    tracks, changes = workload(records, identifiers, "bench-redis")
     topics = settings.topics
+    tracking = await owned_tracking(client, keys, "bench", [
+        TopicPartition(topics.identity_events, 0), TopicPartition(topics.cohort_changes, 0)])
+    tracks, changes = workload(records, identifiers, "bench-redis")
     for start in range(0, records, batch):
         await handler(TopicPartition(topics.identity_events, 0), as_records(topics.identity_events, tracks)[start:start + batch], tracking)
     started = time.perf_counter()

@@ -11,7 +11,7 @@ identifiers; a tombstone — key user ID, value None — when a profile is delet
 away). Poison records (undecodable, schema-invalid) go to `<topic>.dlq`; the next is processed.
 
 Design decisions:
-- Plain aiokafka through `cohort_shared.eos.TransactionalProcessor`, not faust: faust's
+- Plain aiokafka through `cohort_shared.stream.processor.TransactionalProcessor`, not faust: faust's
   exactly_once mode has known duplicate and hang bugs, and we need batch consumption,
   static group membership and one Redis round trip per batch.
 - Delivery: transactional. Every input record is applied by ONE call of a Lua script

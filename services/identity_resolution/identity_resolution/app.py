@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
-from cohort_shared.eos import TransactionalProcessor
 from cohort_shared.kafka import ensure_topics, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import KeySpace, probe_redis
+from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
+from cohort_shared.stream.processor import TransactionalProcessor
+from cohort_shared.stream.repair_api import repair_router
 from fastapi import Depends, FastAPI
 
 from .adapters.identity_script import IdentityScript
 from .adapters.profile_reader import ProfileReader
+from .adapters.reports import RequestReports
 from .entrypoints import http
 from .entrypoints.stream import SERVICE, input_topics, make_handler
 from .settings import IdentitySettings
@@ -49,6 +52,8 @@ def build_processor(
         handler=make_handler(settings, client, IdentityScript(client, keys)),
         instance_id=instance_id or settings.member_id(),
         max_records=settings.max_batch_records,
+        max_restarts=settings.stream_max_restarts,
+        restart_window_s=settings.stream_restart_window_seconds,
     )
 
 
@@ -72,9 +77,13 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     app = FastAPI(title="Cohort Import — identity-resolution", version="1.0.0", lifespan=lifespan)
     app.state.profiles = ProfileReader(client, KeySpace(settings.redis_key_prefix, SERVICE))
+    app.state.reports = RequestReports(client, KeySpace(settings.redis_key_prefix, SERVICE))
     app.state.processor = processor
     http.add_error_handlers(app)
-    app.include_router(http.router, dependencies=[Depends(admin_guard(settings.admin_token))])
+    operator = [Depends(admin_guard(settings.admin_token))]
+    app.include_router(http.router, dependencies=operator)
+    app.include_router(repair_router(processor.ledger), dependencies=operator)
+    processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
 
     async def kafka_ready() -> bool:
         return processor.producer is not None and await probe_kafka(processor.producer)
@@ -82,8 +91,9 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     async def redis_ready() -> bool:
         return await probe_redis(client)
 
-    async def processor_running() -> bool:
-        return processor.healthy
+    async def processor_ready() -> bool:
+        return processor.ready
 
-    add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_running})
+    add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_ready},
+                   alive=lambda: processor.healthy, details=lambda: {"processor": processor.status()})
     return app

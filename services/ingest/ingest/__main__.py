@@ -2,8 +2,8 @@
 
 import gc
 
-import uvicorn
 from cohort_shared.logs import configure_logging
+from cohort_shared.serving import serve
 
 from .app import create_app
 from .settings import IngestSettings
@@ -23,10 +23,7 @@ def main() -> None:
     configure_logging(settings.log_level, "ingest")
     app = create_app(settings)
     tune_garbage_collector()
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, loop="uvloop",
-        log_level=settings.log_level.lower(), access_log=False,
-    )
+    serve(app, settings.host, settings.port, settings.log_level)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`python -m segment_store`: serve the segment-store API with uvicorn on uvloop, consuming its topics."""
 
-import uvicorn
 from cohort_shared.logs import configure_logging
+from cohort_shared.serving import serve
 
 from .app import create_app
 from .settings import SegmentSettings
@@ -10,10 +10,7 @@ from .settings import SegmentSettings
 def main() -> None:
     settings = SegmentSettings()
     configure_logging(settings.log_level, "segment-store")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
-        log_level=settings.log_level.lower(), access_log=False,
-    )
+    serve(create_app(settings), settings.host, settings.port, settings.log_level)
 
 
 if __name__ == "__main__":

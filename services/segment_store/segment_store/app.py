@@ -11,6 +11,8 @@ import redis.asyncio as aioredis
 from cohort_shared.kafka import ensure_topics, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
+from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
+from cohort_shared.stream.repair_api import repair_router
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
 
@@ -63,18 +65,27 @@ def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI
     app.state.segments = SegmentStoreService(Store(client, scripts, settings.redis_key_prefix,
                                                    settings.segment_buckets_per_call))
     add_error_handlers(app)
-    app.include_router(operator_api.router, dependencies=[Depends(admin_guard(settings.admin_token))])
+    operator = [Depends(admin_guard(settings.admin_token))]
+    app.include_router(operator_api.router, dependencies=operator)
 
     async def kafka_ready() -> bool:
         if stream is None:
             return True
         processor = stream.processor
-        return processor.healthy and processor.producer is not None and await probe_kafka(processor.producer)
+        return processor.producer is not None and await probe_kafka(processor.producer)
 
     async def redis_ready() -> bool:
         return await probe_redis(client)
 
-    add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready})
+    async def processor_ready() -> bool:
+        return stream is None or stream.processor.ready
+
+    if stream is not None:
+        app.include_router(repair_router(stream.processor.ledger), dependencies=operator)
+        stream.processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
+    add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_ready},
+                   alive=(lambda: stream.processor.healthy) if stream else None,
+                   details=(lambda: {"processor": stream.processor.status()}) if stream else None)
 
     @app.middleware("http")
     async def measure(request: Request, call_next) -> Response:

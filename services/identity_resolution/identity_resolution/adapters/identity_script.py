@@ -13,9 +13,9 @@ from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
-from cohort_shared.eos import TrackedScript
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.schemas import Message, decode
+from cohort_shared.stream.scripts import TrackedScript
 
 from ..domain.effects import TALLY_TOPIC, Applied, Clock, Tally
 
@@ -52,6 +52,7 @@ class IdentityScript:
             clock.park_until.isoformat(),
             clock.park_until_ms,
             clock.park_window_seconds,
+            clock.max_parked,
         ]
         self._script.queue(pipe, tracking, offset, [self._keys.workspace(message.workspace_id)], args)
 

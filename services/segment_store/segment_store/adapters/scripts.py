@@ -2,7 +2,7 @@
 
 Each script is `common.lua` (key layout and membership primitives) plus its own body. The
 write operations form one `TrackedBatchScript`: one call applies a run of records, each at
-most once, their outputs stored with the effect (cohort_shared.eos). Read scripts are plain.
+most once, their outputs stored with the effect (cohort_shared.stream). Read scripts are plain.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 
 import redis.asyncio as aioredis
-from cohort_shared.eos import TrackedBatchScript
+from cohort_shared.stream.scripts import TrackedBatchScript
 
 from ..domain.events import EVENT_NAMESPACE
 

@@ -1,0 +1,32 @@
+"""Running a service's app under uvicorn so that a dead stream processor ends the process.
+
+A processor that cannot go on (`TransactionalProcessor.on_dead`) calls `request_exit` on
+the app: uvicorn shuts down cleanly and the process exits with `EXIT_PROCESSOR_DEAD`, so any
+supervisor (systemd, Kubernetes, docker's restart policy, `make up`'s) starts it again.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+
+EXIT_PROCESSOR_DEAD = 70  # EX_SOFTWARE
+
+
+def request_exit(app: FastAPI, code: int) -> None:
+    """Ask the server running `app` to stop, then exit with `code`."""
+    app.state.exit_code = code
+    server = getattr(app.state, "server", None)
+    if server is not None:
+        server.should_exit = True
+
+
+def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
+    """Serve `app` until stopped; exit with the code the app asked for, if any."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, loop="uvloop",
+                                           log_level=log_level.lower(), access_log=False))
+    app.state.server = server
+    server.run()
+    sys.exit(getattr(app.state, "exit_code", 0))
