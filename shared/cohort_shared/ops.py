@@ -4,28 +4,41 @@ operator-token check of SPEC §1."""
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
+from redis.exceptions import RedisError
+
+from .faults import describe, redis_is_unavailable
+from .paging import BadPage
+
+log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-def add_ops_routes(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
-    """Mount `/healthz` (alive), `/readyz` (every named check passes) and `/metrics`."""
+def add_ops_routes(app: FastAPI, checks: dict[str, ReadinessCheck],
+                   alive: Callable[[], bool] | None = None, details: Callable[[], dict] | None = None) -> None:
+    """Mount `/healthz` (alive: the process does its work, `alive()` if given), `/readyz`
+    (every named check passes) and `/metrics`. `details()` adds what an operator needs to
+    see why (e.g. the stream processor's state) to both answers."""
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        ok = alive is None or alive()
+        body = {"status": "ok" if ok else "dead", **(details() if details else {})}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
         status = 200 if all(results.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": results}, status_code=status)
+        body = {"ready": status == 200, "checks": results, **(details() if details else {})}
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -44,3 +57,23 @@ def admin_guard(token: SecretStr | None) -> Callable[[Request], None]:
             raise HTTPException(status_code=401, detail="Invalid or missing operator token")
 
     return require_admin
+
+
+def add_shared_error_handlers(app: FastAPI, what: str) -> None:
+    """A bad `limit`/`cursor`: 400 naming it. Redis failing a request: 503 with
+    `Retry-After` when it cannot serve right now (down, read-only after a failover, full,
+    busy, loading, resharding), a logged 500 otherwise; the body names neither the address
+    nor the key."""
+
+    @app.exception_handler(BadPage)
+    async def on_bad_page(request: Request, error: BadPage) -> JSONResponse:
+        return JSONResponse({"message": str(error)}, status_code=400)
+
+    @app.exception_handler(RedisError)
+    async def on_redis_error(request: Request, error: RedisError) -> JSONResponse:
+        if redis_is_unavailable(error):
+            log.warning("Redis unavailable for %s %s: %s", request.method, request.url.path, describe(error))
+            return JSONResponse({"message": f"{what} is unavailable right now; retry later"}, status_code=503,
+                                headers={"Retry-After": "1"})
+        log.exception("Redis refused %s %s", request.method, request.url.path)
+        return JSONResponse({"message": "internal error"}, status_code=500)

@@ -32,6 +32,7 @@ UnmatchedReason = Literal[
     "unknown_device_id",
     "device_id_of_identified_user",
     "invalid_identifier",
+    "parking_full",
 ]
 
 

@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+
+from .stream.partitions import PartitionLedger
+from .stream.partitions import field as partition_field
+from .stream.scripts import Track
+from .stream.tracking import Tracking
 
 T = TypeVar("T")
 
@@ -169,3 +174,68 @@ class ServiceProcesses:
     def tail(self, module: str, lines: int = 40) -> str:
         text = self.logs[module].read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+async def owned_tracking(client, keys, group_id: str, tps) -> Tracking:
+    """A `Tracking` whose partitions `tps` are fenced for the caller, as they are for a
+    processor that owns them (tracked scripts refuse to write for anyone else)."""
+    ledger = PartitionLedger(client, keys, group_id)
+    tracking = Tracking(keys, group_id, ledger.fence_key)
+    token = unique("owner-")
+    await ledger.claim(tps, token)
+    tracking.tokens.update({tp: token for tp in tps})
+    return tracking
+
+
+async def owned_track(client, keys, group_id: str, tracking_key: str) -> Track:
+    """One fenced `Track` on a made-up partition, for calling a tracked script directly."""
+    tp = TopicPartition(f"{group_id}-direct", 0)
+    tracking = await owned_tracking(client, keys, group_id, [tp])
+    return Track(tracking_key, tracking_key + ":out", tracking.fence_key, partition_field(tp), tracking.tokens[tp])
+
+
+class PrivateRedis:
+    """A redis-server of a test's own (append-only, on a free port), so the test can fail it
+    — read-only as after a failover, full, killed — without touching the shared one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + 20
+        while self.cli("PING") != "PONG":
+            if time.monotonic() > deadline:
+                raise AssertionError("private redis-server did not start")
+            time.sleep(0.05)
+
+    def cli(self, *args: str) -> str:
+        answer = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True)
+        return answer.stdout.strip()
+
+    def read_only(self) -> None:
+        """As after a failover: a replica of a master that does not answer (writes refused)."""
+        assert self.cli("REPLICAOF", "127.0.0.1", "1") == "OK"
+
+    def writable(self) -> None:
+        assert self.cli("REPLICAOF", "NO", "ONE") == "OK"
+
+    def full(self) -> None:
+        """Out of memory for writes: maxmemory below what it uses, nothing may be evicted."""
+        used = int(self.cli("INFO", "memory").split("used_memory:")[1].split()[0])
+        assert self.cli("CONFIG", "SET", "maxmemory", str(max(1, used // 2))) == "OK"
+
+    def roomy(self) -> None:
+        assert self.cli("CONFIG", "SET", "maxmemory", "0") == "OK"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import itertools
 
-import httpx
 import orjson
 import pytest
 from cohort_shared.testing import PARTNER_KEYS, eventually, read_topic
@@ -16,71 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 _workspaces = itertools.count()
 
 
-class Client:
-    """One workspace's view of the running system."""
-
-    def __init__(self, stack, workspace: str) -> None:
-        self.stack, self.ws = stack, workspace
-        self.http = httpx.AsyncClient(timeout=30)
-        self.secret = ""
-
-    async def admin(self, method: str, service: str, path: str, body: dict | None = None) -> httpx.Response:
-        url = f"{self.stack.urls[service]}/workspaces/{self.ws}{path}"
-        return await self.http.request(method, url, json=body, headers=self.stack.admin)
-
-    async def new_key(self) -> dict:
-        answer = await self.admin("POST", "ingest", "/data-import-keys")
-        assert answer.status_code == 201, answer.text
-        self.secret = answer.json()["data_import_key"]
-        return answer.json()
-
-    async def partner(self, path: str, body: dict, partner: str = "mixpanel", secret: str | None = None) -> httpx.Response:
-        keys = {"partner_api_key": PARTNER_KEYS[partner], "client_secret": self.secret if secret is None else secret}
-        return await self.http.post(f"{self.stack.urls['ingest']}/partners/{partner}{path}", json={**keys, **body})
-
-    async def name_cohort(self, cohort_id: str, name: str) -> None:
-        answer = await self.partner("/cohorts", {"cohort_id": cohort_id, "name": name,
-                                                 "created_at": "2026-01-21T19:20:30+05:00"})
-        assert answer.status_code == 202, answer.text
-
-    async def change(self, cohort_id: str, *entries: dict) -> dict:
-        answer = await self.partner("/cohorts/users", {"cohort_id": cohort_id, "cohort_changes": list(entries)})
-        assert answer.status_code == 202, answer.text
-        return answer.json()
-
-    async def profiles(self, path: str, body: dict) -> None:
-        answer = await self.admin("POST", "ingest", f"/users/{path}", body)
-        assert answer.status_code == 202, answer.text
-
-    async def identity(self, user_ref: str) -> httpx.Response:
-        return await self.admin("GET", "identity_resolution", f"/identities/{user_ref}")
-
-    async def cohort(self, cohort_id: str) -> dict:
-        answer = await self.admin("GET", "segment_store", f"/cohorts/{cohort_id}")
-        return answer.json() if answer.status_code == 200 else {"status": answer.status_code}
-
-    async def members(self, cohort_id: str) -> set[str]:
-        found, cursor = [], None
-        while True:
-            params = f"?limit=2{'&cursor=' + cursor if cursor else ''}"
-            page = (await self.admin("GET", "segment_store", f"/cohorts/{cohort_id}/members{params}")).json()
-            found += [m["external_id"] or m["user_id"] for m in page["members"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                assert len(found) == len(set(found)), "a member came back twice"
-                return set(found)
-
-    async def user_id(self, user_ref: str) -> str:
-        answer = await eventually(lambda: self.identity(user_ref), until=lambda a: a.status_code == 200)
-        return answer.json()["user_id"]
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-
 @pytest.fixture
-async def client(stack):
-    c = Client(stack, f"ws{next(_workspaces)}")
+async def client(stack, workspace_client):
+    c = workspace_client(stack, f"ws{next(_workspaces)}")
     await c.new_key()
     yield c
     await c.close()
@@ -204,8 +141,8 @@ async def test_matching_rules_memberships_segments_and_the_change_stream(client,
     assert sum(len(c) for c in per_user.values()) == len(events) == 6 + 2 + 2 + 2
 
 
-async def test_workspaces_are_isolated(client, stack):
-    other = Client(stack, client.ws + "x")
+async def test_workspaces_are_isolated(client, stack, workspace_client):
+    other = workspace_client(stack, client.ws + "x")
     try:
         await client.profiles("track", {"attributes": [{"external_id": "solo"}]})
         await client.user_id("external_id:solo")
@@ -214,6 +151,6 @@ async def test_workspaces_are_isolated(client, stack):
         await eventually(lambda: client.members("iso"), until=lambda m: m == {"solo"})
         assert (await other.cohort("iso")) == {"status": 404}
         assert (await other.identity("external_id:solo")).status_code == 404
-        assert (await other.admin("GET", "segment_store", "/cohorts")).json() == {"cohorts": []}
+        assert (await other.admin("GET", "segment_store", "/cohorts")).json() == {"cohorts": [], "next_cursor": None}
     finally:
         await other.close()

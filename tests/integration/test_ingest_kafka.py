@@ -62,7 +62,7 @@ async def test_what_a_202_acknowledged_is_on_the_topics_exactly_once(stack_env, 
         assert response.json() == {"message": "success", "accepted": 4, "dropped": {"pre_2010": 1}}
         identity = await client.post("/workspaces/acme/users/track", headers=ADMIN,
                                      json={"attributes": [{"external_id": "u1"}, {"device_id": "d9"}]})
-        assert identity.json() == {"message": "success", "accepted": 2}
+        assert identity.json() == {"message": "success", "accepted": 2, "request_id": identity.json()["request_id"]}
 
     bootstrap, topics = settings.kafka_bootstrap_servers, settings.topics
     [record] = await read_topic(bootstrap, topics.cohort_changes, expected=1, settle=1.0)

@@ -19,6 +19,10 @@ class IdentitySettings(CommonSettings):
     park_window_seconds: int = Field(
         86400, ge=1, description="IDENTITY_PARK_WINDOW_SECONDS: how long an unknown identifier's change waits"
     )
+    max_parked_per_workspace: int = Field(
+        1_000_000, ge=0, description="IDENTITY_MAX_PARKED_PER_WORKSPACE: parked changes a workspace may have; "
+        "beyond it a change is unmatched parking_full"
+    )
     # Each record may carry 1,000 identifiers, so 20 records are up to 20,000 outputs in one
     # Kafka transaction and one Redis outbox: well inside the 30 s transaction timeout, and
     # measured as fast as larger batches (services/identity_resolution/bench).

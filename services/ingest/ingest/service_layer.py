@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cohort_shared.paging import page
 from cohort_shared.schemas import utc_now
 
 from .adapters.key_store import KeyStore
@@ -81,12 +82,15 @@ class IngestService:
 
     # ------------------------------------------------------------ operator API
 
-    async def request_identity_change(self, workspace_id: str, model: type[IdentityBody], body: dict[str, Any]) -> int:
+    async def request_identity_change(self, workspace_id: str, model: type[IdentityBody],
+                                      body: dict[str, Any]) -> tuple[int, str]:
+        """Publish one profile identity request; its entry count and request ID (under which
+        identity-resolution reports the entries it skipped)."""
         check_workspace(workspace_id)
         request = parse_identity_body(model, body)
         event = request.to_event(workspace_id, new_request_id(), self.clock())
         await self._publish((self.settings.topics.identity_events, event))
-        return request.accepted_count()
+        return request.accepted_count(), event.request_id
 
     async def create_key(self, workspace_id: str) -> IssuedKey:
         check_workspace(workspace_id)
@@ -94,8 +98,11 @@ class IngestService:
         await self.keys.add(workspace_id, issued.record)
         return issued
 
-    async def list_keys(self, workspace_id: str) -> list[KeyRecord]:
-        return await self.keys.all_in(check_workspace(workspace_id))
+    async def list_keys(self, workspace_id: str, cursor: str | None = None,
+                        limit: int | None = None) -> tuple[list[KeyRecord], str | None]:
+        """A page of the workspace's keys, oldest first, and the next page's cursor."""
+        records = await self.keys.all_in(check_workspace(workspace_id))
+        return page(records, lambda r: f"{r.created_at.isoformat()}|{r.key_id}", f"keys:{workspace_id}", cursor, limit)
 
     async def delete_key(self, workspace_id: str, key_id: str) -> None:
         if not await self.keys.delete(check_workspace(workspace_id), key_id):

@@ -50,7 +50,7 @@ async def test_key_lifecycle_create_list_delete(harness):
 
 async def test_a_key_is_invisible_and_undeletable_from_another_workspace(harness):
     key_id = (await harness.client.post(KEYS, headers=ADMIN)).json()["key_id"]
-    assert (await harness.client.get("/workspaces/other/data-import-keys", headers=ADMIN)).json() == {"keys": []}
+    assert (await harness.client.get("/workspaces/other/data-import-keys", headers=ADMIN)).json() == {"keys": [], "next_cursor": None}
     assert (await harness.client.delete(f"/workspaces/other/data-import-keys/{key_id}", headers=ADMIN)).status_code == 404
 
 
@@ -93,8 +93,9 @@ IDENTITY_CASES = [
 @pytest.mark.parametrize(("path", "body", "event", "count"), IDENTITY_CASES)
 async def test_identity_requests_are_published_keyed_by_workspace(harness, path, body, event, count):
     response = await harness.client.post(f"/workspaces/acme/users/{path}", headers=ADMIN, json=body)
-    assert (response.status_code, response.json()) == (202, {"message": "success", "accepted": count})
     [(topic, message)] = harness.publisher.published
+    assert (response.status_code, response.json()) == (
+        202, {"message": "success", "accepted": count, "request_id": message.request_id})
     assert topic == "unit.identity.events" and isinstance(message, event)
     assert message.workspace_id == "acme" and message.kafka_key() == b"acme"
     assert s.decode("identity.events", message.to_bytes()) == message
@@ -165,3 +166,24 @@ async def test_ops_routes(harness):
     harness.publisher.failing = True
     assert (await harness.client.get("/readyz")).status_code == 503
     assert "ingest_requests_total" in (await harness.client.get("/metrics")).text
+
+
+async def test_keys_are_listed_a_page_at_a_time(harness):
+    created = [(await harness.client.post(KEYS, headers=ADMIN)).json()["key_id"] for _ in range(5)]
+    listed, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await harness.client.get(KEYS, headers=ADMIN, params=params)).json()
+        assert len(page["keys"]) <= 2
+        listed += [k["key_id"] for k in page["keys"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(listed) == sorted(created) and len(listed) == 5
+
+
+async def test_a_bad_limit_or_cursor_is_a_400_naming_it(harness):
+    answer = await harness.client.get(KEYS, headers=ADMIN, params={"limit": 0})
+    assert answer.status_code == 400 and "limit" in answer.json()["message"]
+    answer = await harness.client.get(KEYS, headers=ADMIN, params={"cursor": "garbage"})
+    assert answer.status_code == 400 and "cursor" in answer.json()["message"]

@@ -9,21 +9,31 @@
 -- ARGV[4]  now, ISO-8601                        ARGV[5]  now, epoch ms
 -- ARGV[6]  parked until, ISO-8601               ARGV[7]  parked until, epoch ms
 -- ARGV[8]  park window, seconds (TTL of a park key)
+-- ARGV[9]  most changes the workspace may have parked
 --
 -- Keys: <base>:ext / :alias / :dev   hashes external ID / alias key / device ID -> user ID
 --       <base>:p:<user>              hash {ext, created_as}
 --       <base>:p:<user>:aliases      set of alias keys;  <base>:p:<user>:devices  set of devices
 --       <base>:park:<e|a|d>:<ident>  hash '<partner>:<cohort>' -> parked change (JSON)
+--       <base>:parkcount             hash expiry bucket (10 min) -> parked changes
+--       <base>:req:<request_id>      string, the report of an identity request (JSON; 7 days)
+--       <base>:skipped               hash reason -> identity entries skipped, ever
 
 local base = KEYS[3]
 local input_topic, msg = ARGV[2], cjson.decode(ARGV[3])
 local now_iso, now_ms = ARGV[4], tonumber(ARGV[5])
 local until_iso, until_ms, window = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local max_parked = tonumber(ARGV[9])
+local PARK_BUCKET_MS = 600000
+local now_bucket = math.floor(now_ms / PARK_BUCKET_MS)
 local ws = msg.workspace_id
 local EXT, ALIAS, DEV = base .. ':ext', base .. ':alias', base .. ':dev'
 
 local outputs = {}
-local tally = {resolved = 0, drained = 0, parked = 0, unmatched = {}, skipped = {}}
+local tally = {resolved = 0, drained = 0, parked = 0, parked_now = -1, unmatched = {}, skipped = {},
+  skipped_entries = {}}
+local current_entry = 0
+local REPORT_TTL_SECONDS = 7 * 24 * 3600
 
 local BOGUS = {[''] = true, ['null'] = true, ['none'] = true, ['undefined'] = true, ['anonymous'] = true,
   ['0'] = true, ['-1'] = true, ['[object object]'] = true, ['nan'] = true}
@@ -75,6 +85,26 @@ local function park_key(id)
   return base .. ':park:d:' .. id.value
 end
 
+-- Parked changes counted by 10 minutes of expiry (domain/book.py): past buckets stop counting.
+local PARKCOUNT = base .. ':parkcount'
+
+local function live_parked()
+  local flat, total = redis.call('HGETALL', PARKCOUNT), 0
+  for i = 1, #flat, 2 do
+    if tonumber(flat[i]) < now_bucket then
+      redis.call('HDEL', PARKCOUNT, flat[i])
+    else
+      total = total + tonumber(flat[i + 1])
+    end
+  end
+  return total
+end
+
+local function count_parked(expires_ms, delta)
+  local bucket = math.floor(expires_ms / PARK_BUCKET_MS)
+  if bucket >= now_bucket then redis.call('HINCRBY', PARKCOUNT, string.format('%d', bucket), delta) end
+end
+
 -- ---------------------------------------------------------------- profiles
 
 local function pkey(user) return base .. ':p:' .. user end
@@ -108,7 +138,10 @@ end
 local function emit(topic, key, value) outputs[#outputs + 1] = {topic = topic, key = key, value = value} end
 local function tombstone(user) outputs[#outputs + 1] = {topic = 'identity.profiles', key = user, tombstone = true} end
 local function count(counts, reason) counts[reason] = (counts[reason] or 0) + 1 end
-local function skip(reason) count(tally.skipped, reason) end
+local function skip(reason)
+  count(tally.skipped, reason)
+  tally.skipped_entries[#tally.skipped_entries + 1] = {index = current_entry, reason = reason}
+end
 
 local function publish(user)
   local ext = external_id_of(user)
@@ -148,6 +181,7 @@ end
 local function resolve_cohort_changes()
   local field = msg.partner .. ':' .. msg.cohort_id
   local unmatched_key = ws .. '\31' .. msg.partner .. '\31' .. msg.cohort_id
+  local live = live_parked()
   for i, change in ipairs(msg.changes) do
     local parked = {partner = msg.partner, cohort_id = msg.cohort_id,
       change = change.should_remove and 'remove' or 'add', identifier = change.identifier,
@@ -160,10 +194,17 @@ local function resolve_cohort_changes()
       local parked_until = nil
       if PARKABLE[reason] then
         local key = park_key(change.identifier)
-        redis.call('HSET', key, field, cjson.encode(parked)) -- a later change replaces it
-        redis.call('EXPIRE', key, window)
-        parked_until = until_iso
-        tally.parked = tally.parked + 1
+        local earlier = redis.call('HGET', key, field)
+        if not earlier and live >= max_parked then
+          reason = 'parking_full'
+        else
+          if earlier then count_parked(cjson.decode(earlier).until_ms, -1) else live = live + 1 end
+          redis.call('HSET', key, field, cjson.encode(parked)) -- a later change replaces it
+          redis.call('EXPIRE', key, window)
+          count_parked(until_ms, 1)
+          parked_until = until_iso
+          tally.parked = tally.parked + 1
+        end
       end
       count(tally.unmatched, reason)
       emit('membership.unmatched', unmatched_key, {type = 'membership_unmatched', workspace_id = ws,
@@ -172,6 +213,7 @@ local function resolve_cohort_changes()
         accepted_at = msg.accepted_at, parked_until = parked_until})
     end
   end
+  tally.parked_now = live_parked()
 end
 
 -- `id` now names `user`: apply what was parked for it, except what outlived its window.
@@ -188,6 +230,7 @@ local function drain(id, user, ext)
   table.sort(fields, bytes_less)
   for _, field in ipairs(fields) do
     local parked = cjson.decode(waiting[field])
+    count_parked(parked.until_ms, -1)
     if parked.until_ms >= now_ms then
       emit_resolved(parked, user, ext, true)
       tally.drained = tally.drained + 1
@@ -301,10 +344,23 @@ local function delete_one(index, id)
   tombstone(user)
 end
 
+-- What the operator who sent a request can read back (GET …/identity-requests/<id>).
+local function store_report(entries)
+  local skipped = 0
+  for _, n in pairs(tally.skipped) do skipped = skipped + n end
+  local report = {request_id = msg.request_id, type = msg.type, entries = entries, skipped = skipped,
+    skipped_by_reason = tally.skipped, skipped_entries = tally.skipped_entries, applied_at = now_iso}
+  if skipped == 0 then report.skipped_by_reason = nil; report.skipped_entries = nil end
+  local key = base .. ':req:' .. msg.request_id
+  redis.call('SET', key, cjson.encode(report), 'EX', REPORT_TTL_SECONDS)
+  for reason, n in pairs(tally.skipped) do redis.call('HINCRBY', base .. ':skipped', reason, n) end
+end
+
 local function apply_identity_request()
   local kind, index = msg.type, 0
   local function each(list, fn)
     for _, item in ipairs(list or {}) do
+      current_entry = index
       fn(index, item)
       index = index + 1
     end
@@ -327,6 +383,7 @@ local function apply_identity_request()
     each(msg.user_aliases, function(i, a) delete_one(i, {kind = 'alias', value = a.alias_name, label = a.alias_label}) end)
     each(msg.device_ids, function(i, v) delete_one(i, {kind = 'device_id', value = v}) end)
   end
+  store_report(index)
 end
 
 local function apply()

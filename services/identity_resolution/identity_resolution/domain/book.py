@@ -13,6 +13,7 @@ from typing import Literal
 
 from cohort_shared.schemas import Identifier, MembershipChange, ProfileUpdated
 
+from .effects import PARK_COUNT_BUCKET_MS
 from .identifiers import UserRef, alias_from_key, alias_key, sort_key
 
 CreatedAs = Literal["identified", "anonymous", "alias"]
@@ -80,6 +81,18 @@ class Book:
     devices: dict[str, str] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)
     parked: dict[str, dict[str, ParkedChange]] = field(default_factory=dict)
+    parked_counts: dict[int, int] = field(default_factory=dict)  # expiry bucket -> parked changes
+
+    def live_parked(self, now_bucket: int) -> int:
+        """Changes parked and not yet expired (to the bucket); forgets past buckets."""
+        for bucket in [b for b in self.parked_counts if b < now_bucket]:
+            del self.parked_counts[bucket]
+        return sum(self.parked_counts.values())
+
+    def count_parked(self, until_ms: int, delta: int, now_bucket: int) -> None:
+        bucket = until_ms // PARK_COUNT_BUCKET_MS
+        if bucket >= now_bucket:  # a past bucket is no longer counted
+            self.parked_counts[bucket] = self.parked_counts.get(bucket, 0) + delta
 
     def holder(self, ref: UserRef) -> Profile | None:
         """The profile a user_ref names; a device names its holder even if identified."""

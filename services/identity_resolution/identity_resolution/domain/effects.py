@@ -15,13 +15,24 @@ TALLY_TOPIC = "_tally"
 """Pseudo-topic of the tally the script returns with its outputs; never published."""
 
 
+PARK_COUNT_BUCKET_MS = 600_000
+"""Parked changes are counted per 10 minutes of expiry: a bucket stops counting once its
+time has passed, so changes that expired unread leave the count without being visited."""
+
+
 @dataclass(frozen=True)
 class Clock:
-    """The time a record is applied at, and until when an unknown identifier stays parked.
-    Passed in rather than read inside the script, so Python and Lua agree to the millisecond."""
+    """The time a record is applied at, until when an unknown identifier stays parked, and
+    how many changes a workspace may have parked. Passed in rather than read inside the
+    script, so Python and Lua agree to the millisecond."""
 
     now: datetime
     park_window_seconds: int
+    max_parked: int = 1_000_000
+
+    @property
+    def now_bucket(self) -> int:
+        return self.now_ms // PARK_COUNT_BUCKET_MS
 
     @property
     def now_ms(self) -> int:
@@ -54,8 +65,10 @@ class Tally:
     resolved: int = 0
     drained: int = 0
     parked: int = 0
+    parked_now: int = -1  # the workspace's parked changes after a cohort record; -1: not counted
     unmatched: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
+    skipped_entries: list[tuple[int, str]] = field(default_factory=list)  # (entry index, reason), in order
 
     @classmethod
     def from_json(cls, data: dict) -> Tally:
@@ -63,8 +76,10 @@ class Tally:
             resolved=int(data.get("resolved", 0)),
             drained=int(data.get("drained", 0)),
             parked=int(data.get("parked", 0)),
+            parked_now=int(data.get("parked_now", -1)),
             unmatched=Counter({k: int(v) for k, v in (data.get("unmatched") or {}).items()}),
             skipped=Counter({k: int(v) for k, v in (data.get("skipped") or {}).items()}),
+            skipped_entries=[(int(e["index"]), e["reason"]) for e in data.get("skipped_entries") or []],
         )
 
 
@@ -74,9 +89,12 @@ class Applied:
 
     emitted: list[Emitted] = field(default_factory=list)
     tally: Tally = field(default_factory=Tally)
+    entry: int = 0  # the index of the identity request entry being applied
 
     def emit(self, topic: str, key: str, message: Message | None) -> None:
         self.emitted.append(Emitted(topic, key, message))
 
     def skip(self, reason: str) -> None:
+        """The current entry is skipped: counted, and reported to the operator (SPEC §2)."""
         self.tally.skipped[reason] += 1
+        self.tally.skipped_entries.append((self.entry, reason))

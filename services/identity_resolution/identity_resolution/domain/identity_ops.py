@@ -10,7 +10,10 @@ mirrored by `adapters/identity.lua`.
   and its external ID disappear.
 - delete: the profile and every identifier pointing to it disappear.
 Whenever an identifier starts naming a profile, the changes parked for it are applied.
-Entries naming unknown or bogus identifiers are skipped and counted, never an error.
+Entries naming unknown or bogus identifiers are skipped and counted, never an error; each
+skipped entry is reported by its index among the request's entries, lists in the order of
+the request's fields (identify: aliases_to_identify, then devices_to_identify; delete:
+external_ids, user_aliases, device_ids).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def apply_identity_request(book: Book, request: IdentityRequest, clock: Clock) -
 
 def _track(book: Book, request: TrackRequested, clock: Clock, applied: Applied) -> None:
     for index, user in enumerate(request.attributes):
+        applied.entry = index
         if user.external_id is not None:
             identifier = Identifier(kind="external_id", value=user.external_id)
             table, created_as = book.external_ids, "identified"
@@ -75,6 +79,7 @@ def _track(book: Book, request: TrackRequested, clock: Clock, applied: Applied) 
 
 def _alias(book: Book, request: AliasRequested, clock: Clock, applied: Applied) -> None:
     for index, entry in enumerate(request.user_aliases):
+        applied.entry = index
         identifier = Identifier(kind="alias", value=entry.alias_name, label=entry.alias_label)
         if is_bogus_identifier(identifier) or (entry.external_id is not None and is_bogus(entry.external_id)):
             applied.skip("invalid_identifier")
@@ -107,6 +112,7 @@ def _identify(book: Book, request: IdentifyRequested, clock: Clock, applied: App
         for e in request.aliases_to_identify
     ] + [(Identifier(kind="device_id", value=e.device_id), e.external_id) for e in request.devices_to_identify]
     for index, (named, external_id) in enumerate(entries):
+        applied.entry = index
         if is_bogus_identifier(named) or is_bogus(external_id):
             applied.skip("invalid_identifier")
             continue
@@ -130,6 +136,7 @@ def _identify(book: Book, request: IdentifyRequested, clock: Clock, applied: App
 
 def _merge_all(book: Book, request: MergeRequested, clock: Clock, applied: Applied) -> None:
     for index, update in enumerate(request.merge_updates):
+        applied.entry = index
         to_merge, to_keep = as_identifier(update.identifier_to_merge), as_identifier(update.identifier_to_keep)
         if is_bogus_identifier(to_merge) or is_bogus_identifier(to_keep):
             applied.skip("invalid_identifier")
@@ -178,6 +185,7 @@ def _delete(book: Book, request: DeleteRequested, clock: Clock, applied: Applied
         + [Identifier(kind="device_id", value=v) for v in request.device_ids]
     )
     for index, identifier in enumerate(named):
+        applied.entry = index
         if is_bogus_identifier(identifier):
             applied.skip("invalid_identifier")
             continue

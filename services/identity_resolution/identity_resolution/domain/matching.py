@@ -6,7 +6,9 @@
   unmatched `device_id_of_identified_user`, never parked;
 - an unknown identifier is unmatched (`unknown_external_id`, `unknown_alias`,
   `unknown_device_id`) and parked per identifier and cohort, a later change replacing the
-  earlier one, until the identity appears (then applied, `was_parked`) or the window ends.
+  earlier one, until the identity appears (then applied, `was_parked`) or the window ends;
+- a workspace parks at most `Clock.max_parked` changes: beyond it a new one is unmatched
+  `parking_full` and not parked (a replacement of a parked one still is).
 Cohort import never creates a profile.
 """
 
@@ -60,6 +62,7 @@ def match(book: Book, identifier: Identifier) -> Match:
 def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: Clock) -> Applied:
     """Resolve every change of one producer request, in order."""
     applied = Applied()
+    live = book.live_parked(clock.now_bucket)
     for index, change in enumerate(accepted.changes):
         parked = ParkedChange(
             partner=accepted.partner,
@@ -78,8 +81,19 @@ def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: C
         reason = found.reason or "invalid_identifier"
         parkable = reason in PARKABLE
         if parkable:
-            book.parked.setdefault(park_key(change.identifier), {})[cohort_field(parked.partner, parked.cohort_id)] = parked
-            applied.tally.parked += 1
+            waiting = book.parked.setdefault(park_key(change.identifier), {})
+            field = cohort_field(parked.partner, parked.cohort_id)
+            earlier = waiting.get(field)
+            if earlier is None and live >= clock.max_parked:
+                reason, parkable = "parking_full", False
+            else:
+                if earlier is not None:
+                    book.count_parked(earlier.until_ms, -1, clock.now_bucket)
+                else:
+                    live += 1
+                waiting[field] = parked
+                book.count_parked(parked.until_ms, 1, clock.now_bucket)
+                applied.tally.parked += 1
         applied.tally.unmatched[reason] += 1
         unmatched = MembershipUnmatched(
             workspace_id=book.workspace_id,
@@ -93,6 +107,7 @@ def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: C
             parked_until=clock.park_until if parkable else None,
         )
         applied.emit(MEMBERSHIP_UNMATCHED, cohort_key(book.workspace_id, parked.partner, parked.cohort_id).decode(), unmatched)
+    applied.tally.parked_now = book.live_parked(clock.now_bucket)
     return applied
 
 
@@ -102,6 +117,7 @@ def drain_parked(book: Book, identifier: Identifier, profile: Profile, clock: Cl
     waiting = book.parked.pop(park_key(identifier), {})
     for field in sorted(waiting, key=sort_key):
         parked = waiting[field]
+        book.count_parked(parked.until_ms, -1, clock.now_bucket)
         if parked.until_ms < clock.now_ms:
             continue
         _emit_resolved(book, applied, parked, profile, clock, was_parked=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from cohort_shared.ops import add_shared_error_handlers
 from cohort_shared.schemas import WORKSPACE_PATTERN
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -41,8 +42,35 @@ async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JS
     })
 
 
+_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@router.get("/workspaces/{workspace_id}/identity-requests/{request_id}")
+async def get_identity_request(workspace_id: str, request_id: str, request: Request) -> JSONResponse:
+    """What became of one profile identity request (its `request_id` came with the 202):
+    how many entries it had and which were skipped, and why."""
+    if not _WORKSPACE.match(workspace_id):
+        return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
+    if not _REQUEST_ID.match(request_id):
+        return _error(400, "request_id must be the 32 hexadecimal characters ingest answered with")
+    report = await request.app.state.reports.report(workspace_id, request_id)
+    if report is None:
+        return _error(404, "no report for this request_id: not applied yet (retry in a moment), "
+                           "older than 7 days, or never accepted in this workspace")
+    return JSONResponse(report)
+
+
+@router.get("/workspaces/{workspace_id}/identity-report")
+async def get_identity_report(workspace_id: str, request: Request) -> JSONResponse:
+    """Profile identity entries skipped in this workspace, ever, by reason."""
+    if not _WORKSPACE.match(workspace_id):
+        return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
+    return JSONResponse({"skipped_by_reason": await request.app.state.reports.skipped(workspace_id)})
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """Every error body is `{"message": "…"}` (the operator-token check included)."""
+    add_shared_error_handlers(app, "the identity store")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -1,15 +1,14 @@
 """Every error as `{"message": "..."}` (SPEC §2): ours, FastAPI's validation errors (400,
-not FastAPI's 422 shape), Starlette's 404/405, Redis being down (503), and a last resort."""
+not FastAPI's 422 shape), Starlette's 404/405, Redis unable to serve (503), and a last resort."""
 
 from __future__ import annotations
 
 import logging
 
+from cohort_shared.ops import add_shared_error_handlers
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.errors import RequestRejected, describe_validation_error
@@ -34,11 +33,7 @@ def add_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def on_redis_down(request: Request, error: Exception) -> JSONResponse:
-        log.warning("Redis unavailable: %s", type(error).__name__)
-        return error_response(503, "the key store is unavailable right now; retry later")
+    add_shared_error_handlers(app, "the key store")
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -3,7 +3,7 @@ data import keys and the profile identity API."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from ..domain.identity_requests import IDENTITY_BODIES, IdentityBody
 from ..service_layer import IngestService
@@ -30,11 +30,12 @@ async def create_data_import_key(ws: str, request: Request) -> CreatedKey:
 
 
 @keys_router.get("/workspaces/{ws}/data-import-keys", response_model=KeyList, responses=errors(400, 401, 503))
-async def list_data_import_keys(ws: str, request: Request) -> KeyList:
-    """The workspace's keys, masked."""
-    records = await _service(request).list_keys(ws)
+async def list_data_import_keys(ws: str, request: Request, cursor: str | None = None,
+                                limit: int | None = Query(None, ge=1, le=1000)) -> KeyList:
+    """A page of the workspace's keys, masked, oldest first."""
+    records, next_cursor = await _service(request).list_keys(ws, cursor, limit)
     return KeyList(keys=[ListedKey(key_id=r.key_id, masked=r.masked, created_at=r.created_at,
-                                   last_used_at=r.last_used_at) for r in records])
+                                   last_used_at=r.last_used_at) for r in records], next_cursor=next_cursor)
 
 
 @keys_router.delete("/workspaces/{ws}/data-import-keys/{key_id}", status_code=204,
@@ -49,8 +50,8 @@ def _identity_route(path: str, model: type[IdentityBody], summary: str) -> None:
     async def request_identity_change(ws: str, request: Request) -> IdentitySuccess:
         service = _service(request)
         body = await read_json_object(request, service.settings.max_body_bytes)
-        accepted = await service.request_identity_change(ws, model, body)
-        return IdentitySuccess(accepted=accepted)
+        accepted, request_id = await service.request_identity_change(ws, model, body)
+        return IdentitySuccess(accepted=accepted, request_id=request_id)
 
     request_identity_change.__doc__ = summary
     identity_router.add_api_route(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ErrorBody(BaseModel):
@@ -30,9 +30,11 @@ class CohortChangesSuccess(Success):
 
 
 class IdentitySuccess(Success):
-    """`accepted`: entries accepted."""
+    """`accepted`: entries accepted; `request_id`: where identity-resolution reports, once it
+    applied them, any entries it skipped (GET /workspaces/{ws}/identity-requests/{request_id})."""
 
     accepted: int
+    request_id: str
 
 
 class CreatedKey(BaseModel):
@@ -52,6 +54,7 @@ class ListedKey(BaseModel):
 
 class KeyList(BaseModel):
     keys: list[ListedKey]
+    next_cursor: str | None = Field(description="the cursor of the next page; null on the last page")
 
 
 def errors(*statuses: int) -> dict:

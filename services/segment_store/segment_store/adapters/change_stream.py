@@ -2,7 +2,7 @@
 
 Delivery semantics: transactional. Input is read `read_committed` with manual commits; each
 record's effect is idempotent by tracking; output and input offsets go out in one Kafka
-transaction (`cohort_shared.eos.TransactionalProcessor` + `TrackedScript`).
+transaction (`cohort_shared.stream.processor.TransactionalProcessor` + `TrackedScript`).
 
 One batch, step by step:
 1. The consumer (group `segment-store`, static member `<group>.<INSTANCE_ID>`) fetches records.
@@ -47,7 +47,7 @@ Limitations, stated plainly:
   (e.g. a StatefulSet ordinal) and a session timeout longer than any pause.
 - A merge's events come from the merged user's partition of `identity.merges` but concern
   the kept user too, and a crash can leave records of several topics applied but not
-  published. The processor's in-flight marks (cohort_shared.eos.InFlight) make the next
+  published. The processor's in-flight marks (cohort_shared.stream.partitions) make the next
   owner republish those first, before applying anything else, so apply order is publish
   order for every user.
 Cross-topic order is not guaranteed either; domain/membership.py says how late input is treated.
@@ -65,7 +65,9 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
 from cohort_shared import topics as t
-from cohort_shared.eos import Outgoing, Tracking, TransactionalProcessor, dead_letter
+from cohort_shared.stream.outgoing import Outgoing, dead_letter, describe_rejection
+from cohort_shared.stream.processor import TransactionalProcessor
+from cohort_shared.stream.tracking import Tracking
 from prometheus_client import Counter
 from pydantic import ValidationError
 
@@ -142,7 +144,8 @@ class ChangeStream:
             settings, client, service=SERVICE, group_id=settings.group,
             topics=[self.topics.name(base) for base in INPUT_TOPICS], handler=self.on_records,
             instance_id=settings.instance, max_records=settings.batch_max_records,
-            session_timeout_ms=settings.session_timeout_ms,
+            session_timeout_ms=settings.session_timeout_ms, max_restarts=settings.stream_max_restarts,
+            restart_window_s=settings.stream_restart_window_seconds,
         )
 
     async def on_records(self, tp: TopicPartition, records: list[ConsumerRecord], tracking: Tracking) -> list[Outgoing]:
@@ -156,7 +159,7 @@ class ChangeStream:
             try:
                 calls.append(self._decode(base_topic, record))
             except (ValidationError, ValueError) as exc:
-                calls.append(dead_letter(record, f"{type(exc).__name__}: {exc}", SERVICE))
+                calls.append(dead_letter(record, describe_rejection(exc), SERVICE))
         if base_topic == t.IDENTITY_PROFILES:
             await self._resolve_tombstones(records, calls)
         runs = self._runs(records, calls)
