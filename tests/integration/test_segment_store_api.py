@@ -356,7 +356,8 @@ async def test_a_workspace_sees_nothing_of_another(store):
     segment = await store.http.post("/workspaces/ws1/segments", headers=ADMIN,
                                     json={"name": "s", "filter": {"Mixpanel_Cohorts": {"includes": ["mp_1"]}}})
     segment_id = segment.json()["segment_id"]
-    assert await store.get_json("/workspaces/ws2/cohorts") == {"cohorts": []}
+    assert await store.get_json("/workspaces/ws2/cohorts") == {"cohorts": [], "next_cursor": None}
+    assert await store.get_json("/workspaces/ws2/segments") == {"segments": [], "next_cursor": None}
     assert await store.get_json("/workspaces/ws2/usage") == {"data_points": 0}
     for path in ("/cohorts/mp_1", "/cohorts/mp_1/members", "/users/U1/cohorts", "/users/external_id:u1/cohorts",
                  f"/segments/{segment_id}", f"/segments/{segment_id}/members", f"/segments/{segment_id}/contains/U1"):
@@ -368,8 +369,9 @@ async def test_the_operator_api_needs_the_token_and_ops_routes_answer(store):
         response = await store.http.get("/workspaces/acme/cohorts", headers=headers)
         assert response.status_code == 401 and "message" in response.json()
     assert (await store.http.get("/healthz")).status_code == 200
-    ready = await store.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"kafka": True, "redis": True}
+    ready = await eventually(lambda: store.http.get("/readyz"), until=lambda r: r.status_code == 200)
+    assert ready.json()["checks"] == {"kafka": True, "redis": True, "processor": True}
+    assert ready.json()["processor"]["state"] == "running" and ready.json()["processor"]["joined"]
     metrics = await store.http.get("/metrics")
     assert metrics.status_code == 200 and "stream_records_total" in metrics.text
 
@@ -383,5 +385,34 @@ async def test_a_poison_record_goes_to_its_dlq_and_the_stream_moves_on(store):
     await store.until("/workspaces/acme/cohorts/mp_1", lambda b: b.get("member_count") == 1)
     dead = await read_topic(store.settings.kafka_bootstrap_servers, dlq_name(topic), expected=2)
     assert [r.value for r in dead][0] == b"{not json"
-    assert all(dict(r.headers)["dlq.reason"].startswith(b"ValidationError") for r in dead)
+    reasons = [dict(r.headers)["dlq.reason"] for r in dead]
+    assert all(reason.startswith(b"schema validation failed") for reason in reasons), reasons
+    assert not any(b"bad ws" in reason for reason in reasons), "a DLQ reason must not copy values out of the record"
     assert dict(dead[0].headers)["dlq.service"] == b"segment-store"
+
+
+async def test_cohorts_and_segments_are_listed_a_page_at_a_time(store):
+    ws = "paged"
+    await store.send(*[named(ws, f"mp_{i:02d}", f"Cohort {i}") for i in range(7)])
+    await store.until(f"/workspaces/{ws}/cohorts", lambda b: len(b.get("cohorts", [])) == 7, limit=1000)
+    for _ in range(3):
+        await store.http.post(f"/workspaces/{ws}/segments", headers=ADMIN,
+                              json={"name": "s", "filter": {"Mixpanel_Cohorts": {"includes": ["mp_01"]}}})
+
+    async def walk(path: str, field: str, limit: int) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            page = await store.get_json(path, limit=limit, **({"cursor": cursor} if cursor else {}))
+            assert len(page[field]) <= limit
+            items += page[field]
+            if (cursor := page["next_cursor"]) is None:
+                return items
+
+    cohorts = await walk(f"/workspaces/{ws}/cohorts", "cohorts", 3)
+    assert [c["cohort_id"] for c in cohorts] == [f"mp_{i:02d}" for i in range(7)]
+    segments = await walk(f"/workspaces/{ws}/segments", "segments", 2)
+    assert len({s["segment_id"] for s in segments}) == 3 and {s["name"] for s in segments} == {"s"}
+    for path in ("cohorts", "segments"):
+        assert (await store.get(f"/workspaces/{ws}/{path}", limit=1001)).status_code == 400
+        bad = await store.get(f"/workspaces/{ws}/{path}", cursor="nope")
+        assert bad.status_code == 400 and "cursor" in bad.json()["message"]

@@ -12,6 +12,8 @@ from collections import Counter, defaultdict
 
 import orjson
 import pytest
+from cohort_shared.redis_store import KeySpace
+from cohort_shared.testing import owned_track
 from segment_store.adapters.layout import WIDTH, user_to_workspace_key, workspace_base
 from segment_store.adapters.scripts import Scripts
 from segment_store.adapters.store import Store
@@ -33,7 +35,8 @@ class Applier:
         self.client = client
         self.scripts = Scripts(client)
         self.base = workspace_base(prefix, WS)
-        self.tracking = (f"{self.base}:eos:test", f"{self.base}:eos:test:out")
+        self.keys = KeySpace(prefix, "segment-store")
+        self.tracking = None
         self.offsets = itertools.count()
 
     async def call(self, script: str, *args) -> list[dict]:
@@ -41,6 +44,8 @@ class Applier:
 
     async def many(self, calls: list[tuple[str, tuple]]) -> list[list[dict]]:
         await self.scripts.ensure_loaded()
+        if self.tracking is None:
+            self.tracking = await owned_track(self.client, self.keys, "test", f"{self.base}:eos:test")
         pipe = self.client.pipeline(transaction=False)
         self.scripts.apply.queue(pipe, self.tracking, [self.base],
                                  [(next(self.offsets), script, [NOW, WS, *args]) for script, args in calls])
@@ -207,3 +212,28 @@ async def test_redis_memory_per_membership(redis_client, common_settings, users,
               f"{(membership_bytes + profile_bytes) / memberships:.1f} B per membership. "
               f"By kind: {dict(sorted(after.items()))}")
     assert membership_bytes / memberships < 100
+
+
+async def test_a_merge_costs_the_same_per_cohort_however_many_cohorts_a_user_is_in(redis_client, common_settings):
+    """Merging (or deleting) a user in k cohorts is k changes; each must cost the same
+    whatever k is, or one merge of a heavy user blocks Redis for everyone (BUSY). Measured by
+    Redis itself (commandstats), k = 200 against k = 2,000: linear is about 10×, quadratic
+    about 100×."""
+    applier = Applier(redis_client, common_settings.redis_key_prefix)
+
+    async def merge_cost(k: int, tag: str) -> float:
+        merged, kept = f"heavy-{tag}", f"kept-{tag}"
+        for start in range(0, k, 200):
+            await applier.many([("apply_change", ("mixpanel", f"{tag}-{c}", merged, "", "0", "add", f"s{c}"))
+                                for c in range(start, min(k, start + 200))])
+        before = await redis_client.info("commandstats")
+        events = await applier.call("merge_profiles", merged, "", "0", kept, "", "0", f"merge-{tag}")
+        after = await redis_client.info("commandstats")
+        assert len(events) == 2 * k  # k additions of the kept user, then k removals of the merged one
+        return after["cmdstat_evalsha"]["usec"] - before["cmdstat_evalsha"]["usec"]
+
+    # The least of a few runs: what the work costs, without what a busy machine adds to it.
+    small = min([await merge_cost(200, f"a{run}") for run in range(3)])
+    large = min([await merge_cost(2000, f"b{run}") for run in range(2)])
+    print(f"merge of 200 cohorts: {small} µs, of 2,000: {large} µs ({large / small:.1f}×)")
+    assert large < 35 * small, f"merge of 2,000 cohorts took {large} µs, of 200 cohorts {small} µs"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from cohort_shared.paging import page
+
 from .adapters.store import Member, Store
 from .domain.cursor import check_limit, decode_cursor, encode_cursor
 from .domain.errors import Ambiguous, Invalid, NotFound
@@ -42,10 +44,19 @@ class SegmentStoreService:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def list_cohorts(self, ws: str) -> dict:
-        numbers = await self.store.all_cohort_numbers(ws)
-        cohorts = [cohort_summary(fields) for fields in await self.store.cohort_fields(ws, numbers)]
-        return {"cohorts": sorted(cohorts, key=lambda c: (c["partner"], c["cohort_id"]))}
+    async def list_cohorts(self, ws: str, cursor: str | None = None, limit: int | None = None) -> dict:
+        """A page of the workspace's cohorts in (partner, cohort_id) order."""
+        named = await self.store.cohorts_by_name(ws)
+        chosen, next_cursor = page(named, lambda item: item[0], f"cohorts:{ws}", cursor, limit)
+        fields = await self.store.cohort_fields(ws, [k for _, k in chosen])
+        return {"cohorts": [cohort_summary(f) for f in fields], "next_cursor": next_cursor}
+
+    async def list_segments(self, ws: str, cursor: str | None = None, limit: int | None = None) -> dict:
+        """A page of the workspace's segments in segment_id order."""
+        segments = await self.store.all_segments(ws)
+        chosen, next_cursor = page(segments.items(), lambda item: item[0], f"segments:{ws}", cursor, limit)
+        return {"segments": [{"segment_id": sid, "name": d["name"], "filter": d["filter"]} for sid, d in chosen],
+                "next_cursor": next_cursor}
 
     async def _cohort_number(self, ws: str, cohort_id: str, partner: str | None) -> int:
         if partner is not None:

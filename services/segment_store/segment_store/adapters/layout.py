@@ -15,7 +15,8 @@ workspace or the cohort:
                                  (4096 buckets by sha1(field))
   <base>:gone:<hhh>       hash   user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
   <base>:all:<b>          set    numbers of every profile of the workspace ("excludes"/"not")
-  <base>:rev:<b>          hash   n → "k1 k2 …" the cohorts the user is in (reverse index)
+  <base>:rev:<b>          hash   n → "k1 k2 …" the cohorts the user is in (reverse index), or "*"
+                                 when there are more than 32: then they are the set <base>:rv:<n>
   <base>:c                hash   partner \\x1f cohort_id → k (cohort number)
   <base>:byid             hash   cohort_id → "k1 k2 …" (to find a cohort by its ID alone; 409 if several)
   <base>:cm:<k>           hash   p partner, c cohort_id, nm name, ua updated_at, mc member count,

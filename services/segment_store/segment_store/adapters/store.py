@@ -71,8 +71,9 @@ class Store:
             pipe.hgetall(self.key(ws, "cm", k))
         return [{f.decode(): v.decode() for f, v in raw.items()} for raw in await pipe.execute()]
 
-    async def all_cohort_numbers(self, ws: str) -> list[int]:
-        return sorted(int(k) for k in await self.redis.hvals(self.key(ws, "c")))
+    async def cohorts_by_name(self, ws: str) -> list[tuple[str, int]]:
+        """Every cohort as (partner \\x1f cohort_id, its number)."""
+        return [(name.decode(), int(k)) for name, k in (await self.redis.hgetall(self.key(ws, "c"))).items()]
 
     async def usage(self, ws: str) -> int:
         return int(await self.redis.get(self.key(ws, "usage")) or 0)
@@ -118,6 +119,9 @@ class Store:
 
     async def save_segment(self, ws: str, segment_id: str, definition: dict) -> None:
         await self.redis.hset(self.key(ws, "seg"), segment_id, orjson.dumps(definition))
+
+    async def all_segments(self, ws: str) -> dict[str, dict]:
+        return {sid.decode(): orjson.loads(raw) for sid, raw in (await self.redis.hgetall(self.key(ws, "seg"))).items()}
 
     async def segment(self, ws: str, segment_id: str) -> dict | None:
         raw = await self.redis.hget(self.key(ws, "seg"), segment_id)

@@ -23,9 +23,9 @@ def service(request: Request, ws: str) -> SegmentStoreService:
 
 
 @router.get("/cohorts")
-async def list_cohorts(request: Request, ws: str) -> dict:
-    """Every cohort of the workspace, named or changed, with its member count."""
-    return await service(request, ws).list_cohorts(ws)
+async def list_cohorts(request: Request, ws: str, cursor: str | None = None, limit: int | None = Query(None)) -> dict:
+    """A page of the workspace's cohorts, named or changed, with their member counts."""
+    return await service(request, ws).list_cohorts(ws, cursor, limit)
 
 
 @router.get("/cohorts/{cohort_id}")
@@ -62,6 +62,12 @@ async def create_segment(request: Request, ws: str) -> JSONResponse:
     except orjson.JSONDecodeError:
         raise Invalid("the body must be valid JSON") from None
     return JSONResponse(await segments.create_segment(ws, body), status_code=201)
+
+
+@router.get("/segments")
+async def list_segments(request: Request, ws: str, cursor: str | None = None, limit: int | None = Query(None)) -> dict:
+    """A page of the workspace's segments (without their sizes)."""
+    return await service(request, ws).list_segments(ws, cursor, limit)
 
 
 @router.get("/segments/{segment_id}")

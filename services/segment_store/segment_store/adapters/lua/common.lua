@@ -122,21 +122,59 @@ local function cohort_number(partner, cohort_id, now)
   return k
 end
 
+-- A user's cohorts: up to INLINE numbers in one hash field ("k1 k2 ..."), more in a set of
+-- their own (the field then holds "*"), so no change ever re-reads or rewrites more than
+-- INLINE numbers, however many cohorts the user is in.
+local INLINE = 32
+
+local function rev_set(n)
+  return key('rv', n)
+end
+
 local function cohorts_of(n)
   local raw = nonempty(redis.call('HGET', key('rev', bucket_of(n)), n))
   local list = {}
-  if raw then
+  if raw == '*' then
+    for _, k in ipairs(redis.call('SMEMBERS', rev_set(n))) do list[#list + 1] = tonumber(k) end
+  elseif raw then
     for k in string.gmatch(raw, '%d+') do list[#list + 1] = tonumber(k) end
   end
   table.sort(list)
   return list
 end
 
-local function store_cohorts_of(n, list)
-  if #list == 0 then
-    redis.call('HDEL', key('rev', bucket_of(n)), n)
+local function remember_cohort(n, k)
+  local field_key = key('rev', bucket_of(n))
+  local raw = nonempty(redis.call('HGET', field_key, n))
+  if raw == '*' then
+    redis.call('SADD', rev_set(n), k)
+  elseif not raw then
+    redis.call('HSET', field_key, n, tostring(k))
   else
-    redis.call('HSET', key('rev', bucket_of(n)), n, table.concat(list, ' '))
+    local count = select(2, string.gsub(raw, ' ', ' ')) + 1
+    if count < INLINE then
+      redis.call('HSET', field_key, n, raw .. ' ' .. k)
+    else
+      local numbers = {k}
+      for other in string.gmatch(raw, '%d+') do numbers[#numbers + 1] = other end
+      redis.call('SADD', rev_set(n), unpack(numbers))
+      redis.call('HSET', field_key, n, '*')
+    end
+  end
+end
+
+local function forget_cohort(n, k)
+  local field_key = key('rev', bucket_of(n))
+  local raw = nonempty(redis.call('HGET', field_key, n))
+  if raw == '*' then
+    redis.call('SREM', rev_set(n), k)
+    if redis.call('EXISTS', rev_set(n)) == 0 then redis.call('HDEL', field_key, n) end
+  elseif raw then
+    local kept, target = {}, tostring(k)
+    for other in string.gmatch(raw, '%d+') do
+      if other ~= target then kept[#kept + 1] = other end
+    end
+    if #kept == 0 then redis.call('HDEL', field_key, n) else redis.call('HSET', field_key, n, table.concat(kept, ' ')) end
   end
 end
 
@@ -148,20 +186,14 @@ local function add_member(k, n, now)
   redis.call('SADD', key('m', k, bucket_of(n)), n)
   redis.call('HINCRBY', key('cm', k), 'mc', 1)
   redis.call('HSET', key('cm', k), 'ua', now)
-  local list = cohorts_of(n)
-  list[#list + 1] = k
-  store_cohorts_of(n, list)
+  remember_cohort(n, k)
 end
 
 local function remove_member(k, n, now)
   redis.call('SREM', key('m', k, bucket_of(n)), n)
   redis.call('HINCRBY', key('cm', k), 'mc', -1)
   redis.call('HSET', key('cm', k), 'ua', now)
-  local list, kept = cohorts_of(n), {}
-  for _, other in ipairs(list) do
-    if other ~= k then kept[#kept + 1] = other end
-  end
-  store_cohorts_of(n, kept)
+  forget_cohort(n, k)
 end
 
 -- ---------------------------------------------------------------- events
