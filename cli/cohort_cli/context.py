@@ -57,6 +57,9 @@ class CliState:
         return self.admin_token
 
 
+PAGE_SIZE = 1000  # the most a list endpoint gives per page
+
+
 class OperatorClient:
     """One-off operator calls (SPEC: `Authorization: Bearer $ADMIN_TOKEN`); errors carry the server's message."""
 
@@ -73,6 +76,22 @@ class OperatorClient:
         try:
             with self.client:
                 return checked(self.client.request(method, path, json=json))
+        except httpx.TransportError as error:
+            raise ApiError(f"cannot reach {self.base_url} ({type(error).__name__})") from None
+
+    def all_pages(self, path: str, field: str) -> dict[str, list]:
+        """Every item of a paged list (`limit`, `cursor`, `next_cursor`), in the server's order."""
+        items: list = []
+        cursor = None
+        try:
+            with self.client:
+                while True:
+                    params = {"limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
+                    page = checked(self.client.get(path, params=params))
+                    items += page.get(field) or []
+                    cursor = page.get("next_cursor")
+                    if not cursor:
+                        return {field: items}
         except httpx.TransportError as error:
             raise ApiError(f"cannot reach {self.base_url} ({type(error).__name__})") from None
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .commands import keys, profiles, views
+from .commands import keys, profiles, repair, views
 from .commands.sync import sync_command
 from .commands.tail import tail_command
 from .context import ClientHooks, CliState
@@ -56,5 +56,6 @@ app.add_typer(views.cohorts, name="cohorts")
 app.add_typer(views.segments, name="segments")
 app.add_typer(views.users, name="users")
 app.add_typer(views.identities, name="identities")
+app.add_typer(repair.app, name="repair")
 app.command("sync")(sync_command)
 app.command("tail")(tail_command)

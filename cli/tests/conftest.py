@@ -60,7 +60,9 @@ class FakeServices:
             return self._partner(path, body)
         if request.headers.get("authorization") != f"Bearer {ADMIN_TOKEN}":
             return httpx.Response(401, json={"message": "Invalid or missing operator token"})
-        return self._operator(request.method, path, body)
+        if path.startswith("/admin/"):
+            return self._admin(request.method, path, body)
+        return self._operator(request.method, path, body, dict(request.url.params))
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
@@ -96,9 +98,31 @@ class FakeServices:
             202, json={"message": "success", "accepted": identifiers - dropped, "dropped": {"pre_2010": dropped}}
         )
 
-    def _operator(self, method: str, path: str, body: Any) -> httpx.Response:
+    def _admin(self, method: str, path: str, body: Any) -> httpx.Response:
+        if method == "GET" and path == "/admin/divergences":
+            return httpx.Response(200, json={"group": "segment-store", "divergences": [DIVERGENCE]})
+        if method == "POST" and path == "/admin/divergences/repair":
+            if body["partition"] != 4:
+                return httpx.Response(404, json={"message": "no divergence recorded for that partition"})
+            return httpx.Response(202, json={"message": "repair requested"})
+        return httpx.Response(404, json={"message": f"no route {method} {path}"})
+
+    def _operator(self, method: str, path: str, body: Any, query: dict[str, str] | None = None) -> httpx.Response:
         ws = path.split("/")[2]
+        query = query or {}
         routes: list[tuple[str, str, Any]] = [
+            ("GET", r"/segments$", lambda: _segments_page(query)),
+            (
+                "GET",
+                r"/identity-requests/[0-9a-f]{32}$",
+                lambda: httpx.Response(200, json={
+                    "request_id": path.rsplit("/", 1)[1], "type": "alias_requested", "entries": 3, "skipped": 1,
+                    "skipped_by_reason": {"unknown_external_id": 1},
+                    "skipped_entries": [{"index": 2, "reason": "unknown_external_id"}],
+                    "applied_at": "2026-01-21T10:00:00Z"}),
+            ),
+            ("GET", r"/identity-report$",
+             lambda: httpx.Response(200, json={"skipped_by_reason": {"unknown_external_id": 7}})),
             (
                 "POST",
                 r"/data-import-keys$",
@@ -128,7 +152,8 @@ class FakeServices:
             (
                 "POST",
                 r"/users/(track|alias/new|identify)$",
-                lambda: httpx.Response(202, json={"message": "success", "accepted": _entries(body)}),
+                lambda: httpx.Response(202, json={"message": "success", "accepted": _entries(body),
+                                                  "request_id": f"{len(self.calls):032x}"}),
             ),
             (
                 "GET",
@@ -214,6 +239,24 @@ class FakeServices:
             if method == route_method and re.search(pattern, path):
                 return answer()
         return httpx.Response(404, json={"message": f"no route {method} {path} in workspace {ws}"})
+
+
+DIVERGENCE = {
+    "group": "segment-store", "topic": "membership.resolved", "partition": 4, "kind": "redis_behind",
+    "redis_applied": 10, "kafka_committed": 20, "detected_at": "2026-01-21T10:00:00Z",
+    "description": "membership.resolved[4]: Kafka committed up to offset 20 but Redis applied only up to 10",
+}
+
+
+def _segments_page(query: dict[str, str]) -> httpx.Response:
+    """Two pages, as a paged list answers (SPEC §6)."""
+    if query.get("cursor") == "page-2":
+        return httpx.Response(200, json={"segments": [
+            {"segment_id": "seg2", "name": "Power", "filter": {"Mixpanel_Cohorts": {"includes": ["mp_2"]}}}],
+            "next_cursor": None})
+    return httpx.Response(200, json={"segments": [
+        {"segment_id": "seg1", "name": "At risk", "filter": {"Mixpanel_Cohorts": {"includes": ["mp_1"]}}}],
+        "next_cursor": "page-2"})
 
 
 def _entries(body: dict[str, Any]) -> int:

@@ -118,11 +118,12 @@ def test_profiles_load_sends_three_phases(cohort, services, tmp_path):
     result = cohort("profiles", "load", "demo", str(path))
     assert result.exit_code == 0, result.output
     assert "2 rows -> 2 tracked, 1 aliases, 1 identified; accepted 4" in result.stdout
-    assert [c.path.rsplit("/demo/", 1)[1] for c in services.calls] == [
-        "users/track",
-        "users/alias/new",
-        "users/identify",
-    ]
+    sent = [c for c in services.calls if c.method == "POST"]
+    assert [c.path.rsplit("/demo/", 1)[1] for c in sent] == ["users/track", "users/alias/new", "users/identify"]
+    # Then the reports of what identity-resolution skipped, one per request.
+    asked = [c.path.rsplit("/", 1)[1] for c in services.calls if "/identity-requests/" in c.path]
+    assert len(asked) == 3 and all(c.host == "127.0.0.1:8081" for c in services.calls if c.method == "GET")
+    assert "skipped by identity-resolution: unknown_external_id 3" in result.stdout
 
 
 def test_profiles_load_retries_server_errors_and_reports_bad_rows(cohort, services, tmp_path):
@@ -238,3 +239,33 @@ def test_dynamic_mode_survives_a_transient_failure_and_resends_next_time(service
         ["u2"],
         ["u2"],
     ]
+
+
+def test_lists_follow_every_page(cohort, services):
+    listed = cohort("--json", "segments", "list", "demo")
+    assert listed.exit_code == 0, listed.output
+    assert [s["segment_id"] for s in json.loads(listed.stdout)["segments"]] == ["seg1", "seg2"]
+    pages = [c for c in services.calls if c.path == "/workspaces/demo/segments"]
+    assert [c.raw_path.split("?")[1] for c in pages] == ["limit=1000", "limit=1000&cursor=page-2"]
+
+
+def test_repair_lists_divergences_and_asks_for_a_repair(cohort, services):
+    listed = cohort("repair", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "redis_behind" in listed.stdout and "Kafka committed up to offset 20" in listed.stdout
+    assert {c.host for c in services.calls} == {"127.0.0.1:8081", "127.0.0.1:8082"}
+    asked = cohort("repair", "apply", "segment-store", "membership.resolved", "4", "--action", "reapply")
+    assert asked.exit_code == 0 and "reapply of membership.resolved[4] requested" in asked.stdout
+    assert services.calls[-1].body == {"topic": "membership.resolved", "partition": 4, "action": "reapply"}
+    unknown = cohort("repair", "apply", "segment-store", "membership.resolved", "5", "--action", "accept")
+    assert unknown.exit_code == 1 and "no divergence recorded" in unknown.stderr
+    wrong = cohort("repair", "apply", "segment-store", "membership.resolved", "4", "--action", "skip")
+    assert wrong.exit_code == 2 and services.calls[-1].body["action"] == "accept"
+
+
+def test_identity_request_reports(cohort):
+    shown = cohort("identities", "request", "demo", "ab" * 16)
+    assert shown.exit_code == 0, shown.output
+    assert "alias_requested" in shown.stdout and "unknown_external_id" in shown.stdout
+    report = cohort("--json", "identities", "report", "demo")
+    assert json.loads(report.stdout) == {"skipped_by_reason": {"unknown_external_id": 7}}

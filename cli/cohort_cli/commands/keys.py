@@ -31,7 +31,7 @@ def list_keys(ctx: typer.Context, workspace: Workspace) -> None:
     """List a workspace's keys (masked) with when each was created and last used."""
     state: CliState = ctx.obj
     with reporting_errors(state):
-        keys = state.operator(state.ingest_url).request("GET", f"/workspaces/{workspace}/data-import-keys")
+        keys = state.operator(state.ingest_url).all_pages(f"/workspaces/{workspace}/data-import-keys", "keys")
     if state.as_json:
         print_json(keys)
         return

@@ -30,7 +30,8 @@ def _get(state: CliState, base_url: str, path: str) -> Any:
 def list_cohorts(ctx: typer.Context, workspace: Workspace) -> None:
     """Every cohort of the workspace with its member count."""
     state: CliState = ctx.obj
-    found = _get(state, state.segment_url, f"/workspaces/{workspace}/cohorts")
+    with reporting_errors(state):
+        found = state.operator(state.segment_url).all_pages(f"/workspaces/{workspace}/cohorts", "cohorts")
     if state.as_json:
         return print_json(found)
     columns = ["partner", "cohort_id", "name", "member_count", "updated_at"]
@@ -49,6 +50,18 @@ def show_cohort(ctx: typer.Context, workspace: Workspace, cohort_id: str) -> Non
     rows = {**report, **{f"unmatched: {reason}": n for reason, n in sorted(unmatched.items())}}
     rows.update({f"dropped: {reason}": n for reason, n in sorted(dropped.items())})
     show(fields_table(f"Cohort {cohort_id}", cohort), fields_table("Sync report", rows))
+
+
+@segments.command("list")
+def list_segments(ctx: typer.Context, workspace: Workspace) -> None:
+    """Every segment of the workspace (sizes with `segments show`)."""
+    state: CliState = ctx.obj
+    with reporting_errors(state):
+        found = state.operator(state.segment_url).all_pages(f"/workspaces/{workspace}/segments", "segments")
+    if state.as_json:
+        return print_json(found)
+    rows = [{**item, "filter": json.dumps(item["filter"])} for item in found.get("segments", [])]
+    show(rows_table(f"Segments of {workspace}", ["segment_id", "name", "filter"], rows))
 
 
 @segments.command("create")
@@ -108,3 +121,29 @@ def show_identity(ctx: typer.Context, workspace: Workspace, user_ref: UserRef) -
         "device_ids": ", ".join(profile.get("device_ids", [])) or None,
     }
     show(fields_table(f"Profile {user_ref}", fields))
+
+
+@identities.command("request")
+def show_identity_request(
+    ctx: typer.Context, workspace: Workspace,
+    request_id: Annotated[str, typer.Argument(help="the request_id a profile API call answered with")],
+) -> None:
+    """What became of one profile identity request: its entries and the ones skipped, and why."""
+    state: CliState = ctx.obj
+    report = _get(state, state.identity_url, f"/workspaces/{workspace}/identity-requests/{path_part(request_id)}")
+    if state.as_json:
+        return print_json(report)
+    summary = {k: report.get(k) for k in ("request_id", "type", "entries", "skipped", "applied_at")}
+    skipped = [{"entry": e["index"], "reason": e["reason"]} for e in report.get("skipped_entries", [])]
+    show(fields_table(f"Identity request {request_id}", summary),
+         rows_table("Skipped entries", ["entry", "reason"], skipped))
+
+
+@identities.command("report")
+def show_identity_report(ctx: typer.Context, workspace: Workspace) -> None:
+    """Profile identity entries skipped in the workspace, ever, by reason."""
+    state: CliState = ctx.obj
+    report = _get(state, state.identity_url, f"/workspaces/{workspace}/identity-report")
+    if state.as_json:
+        return print_json(report)
+    show(fields_table(f"Skipped identity entries of {workspace}", report.get("skipped_by_reason") or {"none": 0}))
