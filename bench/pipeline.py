@@ -208,3 +208,23 @@ async def measure_latency(driver: Driver, counter: ChangeCounter, cohort_id: str
     quantile = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1)  # noqa: E731
     return {"rate": rate, "changes": len(latencies), "p50_ms": quantile(0.50), "p95_ms": quantile(0.95),
             "p99_ms": quantile(0.99), "mean_ms": round(statistics.fmean(latencies), 1)}
+
+
+async def measure_durability(driver: Driver, counter: ChangeCounter, redis, n: int, cpu_of_redis) -> dict:
+    """The same import with Redis fsyncing its append-only file once a second (everysec) and
+    before answering each write (always), side by side: what each durability mode costs.
+    `cpu_of_redis()` reads the Redis server's CPU seconds. Restores the mode it found."""
+    found = (await redis.config_get("appendfsync"))["appendfsync"]
+    results = {}
+    try:
+        for mode in ("everysec", "always"):
+            await redis.config_set("appendfsync", mode)
+            cpu = cpu_of_redis()
+            run = await measure_import(driver, counter, f"bench_fsync_{mode}", n)
+            run["redis_cpu_seconds_per_million"] = round((cpu_of_redis() - cpu) * 1e6 / n, 1)
+            results[mode] = run
+    finally:
+        await redis.config_set("appendfsync", found)
+    results["always_to_everysec"] = round(
+        results["always"]["changes_per_second"] / results["everysec"]["changes_per_second"], 2)
+    return results

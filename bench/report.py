@@ -35,6 +35,13 @@ def render(r: dict) -> str:
         s = r["scaling"]
         lines.append(f"| two instances of identity-resolution and segment-store (changes/s, ratio to one) | "
                      f"{s['changes_per_second']:,} ({s['ratio_to_one_instance']}×) | 2 cores: overhead, not speed-up |")
+    if "durability" in r:
+        d = r["durability"]
+        for mode in ("everysec", "always"):
+            run = d[mode]
+            lines.append(f"| Redis appendfsync {mode}: {run['members']:,}-member import (changes/s) / Redis CPU s per "
+                         f"million | {run['changes_per_second']:,} / {run['redis_cpu_seconds_per_million']} | |")
+        lines.append(f"| appendfsync always / everysec (throughput) | {d['always_to_everysec']} | |")
     lines.append(f"| pre-loading {r['members']:,} users through the profile API: requests / until every service "
                  f"caught up (s) | {r.get('preload_seconds')} / {r.get('preload_settle_seconds')} | |")
     if "redis_bytes_per_profile" in r:

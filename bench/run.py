@@ -26,7 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
-from pipeline import ChangeCounter, Driver, measure_import, measure_latency, wait_until_caught_up  # noqa: E402
+from pipeline import (  # noqa: E402
+    ChangeCounter,
+    Driver,
+    measure_durability,
+    measure_import,
+    measure_latency,
+    wait_until_caught_up,
+)
 from report import render, write_results  # noqa: E402
 
 
@@ -39,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=int, default=1000, help="changes/s for the latency run")
     parser.add_argument("--latency-seconds", type=int, help="length of the latency run (default 20; --quick: 5)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the two-instance run")
+    parser.add_argument("--durability-members", type=int,
+                        help="cohort size of the appendfsync everysec/always comparison (default: members, at most "
+                             "200,000; 0 skips it)")
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="where latest.{md,json,png} go")
     args = parser.parse_args()
@@ -46,19 +56,34 @@ def parse_args() -> argparse.Namespace:
         args.members = 10_000_000
     args.members = args.members or (20_000 if args.quick else 1_000_000)
     args.latency_seconds = args.latency_seconds or (5 if args.quick else 20)
+    if args.durability_members is None:
+        args.durability_members = min(args.members, 200_000)
     return args
 
 
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[-1].split("/")[0])
+
+
 def infrastructure() -> dict[str, psutil.Process]:
-    """The local Redis server and Kafka broker the run uses, when they run on this machine."""
-    redis_port = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit(":", 1)[-1].split("/")[0]
-    found = {}
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "redis-server" and f":{redis_port}" in cmdline:
-            found["redis-server"] = proc
-        elif "kafka.Kafka" in cmdline:
-            found["kafka broker"] = proc
+    """The Redis servers and Kafka brokers this run uses, when they run on this machine: the
+    processes listening on the ports of REDIS_URL and KAFKA_BOOTSTRAP_SERVERS (another
+    stack on the same machine is not counted)."""
+    redis_ports = {_port(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))}
+    redis_ports |= {int(p) for p in os.environ.get("REDIS_CLUSTER_PORTS", "").split(",") if p}
+    kafka_ports = {_port(a) for a in os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").split(",")}
+    found: dict[str, psutil.Process] = {}
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or conn.pid is None:
+            continue
+        port = conn.laddr.port
+        if port in redis_ports:
+            name = "redis-server" if len(redis_ports) == 1 else f"redis-server :{port}"
+        elif port in kafka_ports:
+            name = "kafka broker" if len(kafka_ports) == 1 else f"kafka broker :{port}"
+        else:
+            continue
+        found.setdefault(name, psutil.Process(conn.pid))
     return found
 
 
@@ -106,7 +131,7 @@ async def main() -> None:
     results: dict = {"machine": machine(), "members": n, "concurrency": args.concurrency}
     print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
 
-    print("1/5 baseline: one Kafka hop in Python …", flush=True)
+    print("1/6 baseline: one Kafka hop in Python …", flush=True)
     results["baseline"] = await one_hop(settings, settings.topics.name("bench.baseline"), n)
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -117,7 +142,7 @@ async def main() -> None:
     counter = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes)
     try:
         memory_at_start = (await redis.info("memory"))["used_memory"]
-        print(f"2/5 pre-loading {n:,} identified users …", flush=True)
+        print(f"2/6 pre-loading {n:,} identified users …", flush=True)
         t0 = time.perf_counter()
         await driver.preload_users(n)
         results["preload_seconds"] = round(time.perf_counter() - t0, 1)
@@ -128,7 +153,7 @@ async def main() -> None:
             ((await redis.info("memory"))["used_memory"] - memory_at_start) / n, 1)
         await counter.start()
 
-        print(f"3/5 importing a {n:,}-member cohort …", flush=True)
+        print(f"3/6 importing a {n:,}-member cohort …", flush=True)
         memory_before = (await redis.info("memory"))["used_memory"]
         meter = CostMeter(services)
         results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
@@ -138,15 +163,24 @@ async def main() -> None:
         results["pipeline"]["ratio_to_baseline"] = round(
             results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
 
-        print(f"4/5 latency at {args.latency_rate:,} changes/s …", flush=True)
+        print(f"4/6 latency at {args.latency_rate:,} changes/s …", flush=True)
         timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
         await timed.start()
         count = min(n, args.latency_rate * args.latency_seconds)
         results["latency"] = await measure_latency(driver, timed, "bench_latency", range(count), args.latency_rate)
         await timed.stop()
 
+        if args.durability_members:
+            print(f"5/6 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
+                  flush=True)
+            redis_server = infrastructure().get("redis-server")
+            if redis_server is None:
+                print("   (Redis is not a local process: its CPU is not measured)")
+            cpu = (lambda: CostMeter._cpu(redis_server)) if redis_server else (lambda: 0.0)
+            results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
+
         if not args.no_scaling:
-            print("5/5 scaling: a second identity-resolution and segment-store …", flush=True)
+            print("6/6 scaling: a second identity-resolution and segment-store …", flush=True)
             services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
                            INSTANCE_ID=f"{run_id}-ir2")
             services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")
