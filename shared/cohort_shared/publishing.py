@@ -73,14 +73,17 @@ class BatchPublisher:
         self._delivered: list[asyncio.Future] = []
 
     async def add(self, topic: str, key: bytes | None, value: bytes | None,
-                  headers: Iterable[tuple[str, bytes]] | None = None) -> None:
-        count = self._partitions.get(topic)
-        if count is None:
-            count = self._partitions[topic] = len(await self._producer.partitions_for(topic))
-        if key is None:  # no key, no order to keep: aiokafka picks a partition
-            self._delivered.append(await self._producer.send(topic, value, headers=list(headers or ())))
-            return
-        tp = (topic, partition_for(key, count))
+                  headers: Iterable[tuple[str, bytes]] | None = None, partition: int | None = None) -> None:
+        """Append one record, to `partition` if given, else to its key's partition."""
+        if partition is None:
+            count = self._partitions.get(topic)
+            if count is None:
+                count = self._partitions[topic] = len(await self._producer.partitions_for(topic))
+            if key is None:  # no key, no order to keep: aiokafka picks a partition
+                self._delivered.append(await self._producer.send(topic, value, headers=list(headers or ())))
+                return
+            partition = partition_for(key, count)
+        tp = (topic, partition)
         batch = self._open.get(tp)
         if batch is None:
             batch = self._open[tp] = self._producer.create_batch()

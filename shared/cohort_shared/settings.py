@@ -7,7 +7,7 @@ The names SPEC §1 gives (`KAFKA_BOOTSTRAP_SERVERS`, `REDIS_URL`, `TOPIC_PREFIX`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +30,10 @@ class CommonSettings(BaseSettings):
         SecretStr("redis://127.0.0.1:6379/0"),
         validation_alias=env("REDIS_URL"),
         description="may carry a password, so it never prints",
+    )
+    redis_cluster: Literal["auto", "true", "false"] = Field(
+        "auto", validation_alias=env("REDIS_CLUSTER"),
+        description="whether REDIS_URL names a Redis Cluster; auto asks the server at start-up",
     )
     topic_prefix: str = Field("", validation_alias=env("TOPIC_PREFIX"))
     topic_partitions: int = Field(12, ge=1, le=1000, validation_alias=env("TOPIC_PARTITIONS"))

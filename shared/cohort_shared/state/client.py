@@ -1,0 +1,45 @@
+"""A Redis client for what REDIS_URL names: one server, or a Redis Cluster (SPEC §6).
+
+`REDIS_CLUSTER` says which (`true` / `false`); `auto` (the default) asks the server once at
+start-up (`INFO cluster`). Responses stay bytes; timeouts are bounded so a Redis that hangs
+fails a call instead of hanging it."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+log = logging.getLogger(__name__)
+
+
+def names_a_cluster(url: str, timeout: float = 2.0) -> bool | None:
+    """Whether the server at `url` runs in cluster mode; None if it cannot be asked now."""
+    probe = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(probe.info("cluster").get("cluster_enabled"))
+    except redis.RedisError:
+        return None
+    finally:
+        probe.close()
+
+
+def connect_state(settings, *, socket_timeout: float, connect_timeout: float = 2.0):
+    """A pooled client (cluster-aware when REDIS_URL names a cluster)."""
+    url = settings.redis_url.get_secret_value()
+    mode = settings.redis_cluster
+    answer = names_a_cluster(url) if mode == "auto" else None
+    cluster = mode == "true" or bool(answer)
+    if mode == "auto" and answer is None:
+        log.warning("Redis did not answer at start-up: taking it for a single server (set REDIS_CLUSTER=true "
+                    "if REDIS_URL names a cluster)")
+    options = {"decode_responses": False, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return aioredis.from_url(url, **options)
+
+
+def is_cluster(client) -> bool:
+    return isinstance(client, RedisCluster)
