@@ -1,7 +1,7 @@
 """The tools and schemas the validation needs, fetched from the registries at validation time
 and cached under .local/tools (git-ignored): nothing third-party is committed.
 
-- kustomize: built from its Go module through the Go module proxy (about 35 s cold here).
+- kustomize: built from its Go module through the Go module proxy (35 to 60 s cold here, depending on load).
 - promtool: built the same way only on request (`make promtool`): it took 5 min 11 s cold
   on this 2-core machine, too slow for every CI run; used whenever it is in the cache.
 - KEDA's ScaledObject CRD and the compose-spec JSON schema: read from their Go module zips

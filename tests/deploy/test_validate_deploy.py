@@ -1,6 +1,6 @@
 """`make validate-deploy` passes on the repository's deploy files and rejects broken ones.
 
-Marked `deploy`: the first run builds kustomize through the Go module proxy (about 35 s);
+Marked `deploy`: the first run builds kustomize through the Go module proxy (up to a minute);
 after that the whole module takes a few seconds. No cluster and no Docker engine needed."""
 
 from __future__ import annotations
