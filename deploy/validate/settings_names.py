@@ -16,18 +16,15 @@ SETTINGS = {
 }
 STREAM_PROCESSORS = ("identity-resolution", "segment-store")
 SECRET_NAMES = ("ADMIN_TOKEN", "PARTNER_API_KEYS", "REDIS_URL")
-# SPEC §6 names these as settings, but no service reads them yet. The manifests set them
-# so they take effect once read; drop them from here when the services read them.
-NOT_READ_YET = frozenset({"TOPIC_REPLICATION_FACTOR", "TOPIC_MIN_INSYNC_REPLICAS"})
 
 
 @cache
 def env_names(service: str) -> frozenset[str]:
-    """Every environment name `service`'s settings class reads (plus NOT_READ_YET)."""
+    """Every environment name `service`'s settings class reads."""
     module, name = SETTINGS[service]
     settings = getattr(importlib.import_module(module), name)
     prefix = settings.model_config.get("env_prefix", "")
-    names = set(NOT_READ_YET)
+    names: set[str] = set()
     for field_name, field in settings.model_fields.items():
         if isinstance(field.validation_alias, AliasChoices):
             names.update(choice for choice in field.validation_alias.choices if isinstance(choice, str))
