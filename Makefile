@@ -11,7 +11,7 @@ export REDIS_PORT ?= 6379
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick lint clean
+.PHONY: help venv install up down status test test-unit demo bench bench-quick lint validate-deploy promtool clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
@@ -19,6 +19,8 @@ help:
 	@echo "make up / down   start / stop Kafka, Redis and the three services"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make lint        ruff over the code"
+	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
+	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
 
 $(VENV)/.installed: requirements-dev.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,7 +60,16 @@ bench-quick:
 	$(MAKE) bench BENCH_ARGS=--quick
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check shared services cli bench tests
+	$(VENV)/bin/ruff check shared services cli bench tests deploy
+
+# Offline: builds kustomize and fetches the KEDA and compose schemas through the Go module
+# proxy (cached in .local/tools), installs Debian's docker-compose if missing. No cluster,
+# no Docker engine.
+validate-deploy: $(VENV)/.installed
+	$(PY) -m deploy.validate
+
+promtool: $(VENV)/.installed
+	$(PY) -m deploy.validate --build-promtool
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -169,6 +169,26 @@ def test_sync_then_resync_sends_only_the_diff(cohort, services, tmp_path):
     assert all("authorization" not in c.headers for c in services.partner_calls())
 
 
+def test_separate_runs_number_their_syncs_from_the_snapshot_history(cohort, services, tmp_path):
+    export = tmp_path / "cohort.csv"
+    env = {"COHORT_DATA_IMPORT_KEY": DATA_IMPORT_KEY}
+    lines = []
+    for members in ("u1", "u1\nu2", "u2"):
+        export.write_text(f"user_id\n{members}\n")
+        result = cohort(*sync_args(export), env=env)
+        assert result.exit_code == 0, result.output
+        lines.append(result.stdout.split(":", 1)[0])
+    assert lines == ["sync 1 of mp_1", "sync 2 of mp_1", "sync 3 of mp_1"]
+
+    # A failed sync leaves the history as it was: the next try carries the same number.
+    services.fail("/cohorts/users$", httpx.Response(503, json={"message": "Kafka unavailable"}))
+    export.write_text("user_id\nu3\n")
+    failed = cohort(*sync_args(export, "--max-attempts", "1"), env=env)
+    assert failed.exit_code == 1 and "sync 4 failed" in failed.stderr
+    again = cohort("--json", *sync_args(export), env=env)
+    assert json.loads(again.stdout)["sync"] == 4
+
+
 def test_dynamic_mode_rereads_the_file_every_interval(services, tmp_path):
     export = tmp_path / "cohort.jsonl"
     export.write_text('{"user_id": "u1"}\n')

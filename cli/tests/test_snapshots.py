@@ -44,3 +44,17 @@ def test_a_damaged_snapshot_stops_rather_than_forgetting_removals(tmp_path):
     )
     with pytest.raises(SnapshotError, match="not valid"):
         store.load(KEY)
+
+
+def test_a_snapshot_counts_the_syncs_behind_it_and_older_files_count_one(tmp_path):
+    store = SnapshotStore(tmp_path)
+    path = store.save(KEY, MEMBERS, syncs=7)
+    assert store.load(KEY).syncs == 7
+    document = json.loads(path.read_text())
+    del document["syncs"]  # a snapshot written before the count existed
+    path.write_text(json.dumps(document))
+    assert store.load(KEY).syncs == 1
+    document["syncs"] = 0
+    path.write_text(json.dumps(document))
+    with pytest.raises(SnapshotError, match="syncs must be a positive whole number"):
+        store.load(KEY)

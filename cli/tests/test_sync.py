@@ -51,6 +51,7 @@ async def test_first_sync_sends_all_then_only_the_diff_removes_first(services, t
     services.calls.clear()
     report = await sync_cohort(api(services), store, JOB, members("u2", "u3", "u4"))
     assert (report.first_sync, report.adds, report.removes, report.accepted) == (False, 1, 1, 2)
+    assert report.number == 2 and store.load(KEY).syncs == 2
     assert [sent_ids(c) for c in services.partner_calls()] == [[("u1", True)], [("u4", False)]]
     assert store.load(KEY).members == set(members("u2", "u3", "u4"))
     assert services.partner_calls("/cohorts")[0].body["created_at"] == created_at  # stable across syncs

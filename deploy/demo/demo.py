@@ -3,6 +3,11 @@ syncs of Mixpanel-style cohorts through the operator CLI, a segment, and a short
 
 Run by `make demo` against the running services (ports from INGEST_PORT, IDENTITY_PORT,
 SEGMENT_PORT; ADMIN_TOKEN and PARTNER_API_KEYS from the environment).
+
+The services work asynchronously behind ingest's 202s, so after each step the demo waits,
+with a deadline, for the state the next step needs (profiles known to identity-resolution,
+a cohort present and every identifier sent accounted for in segment-store, the change
+events all on the topic) instead of assuming a step is done when its request returns.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from pathlib import Path
 
 import httpx
 import orjson
+from aiokafka import AIOKafkaConsumer
 from cohort_shared.settings import CommonSettings
-from cohort_shared.testing import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".local" / "demo"
@@ -88,26 +93,90 @@ def power_export() -> Path:
                      [[f"user-{i}", "", "", ""] for i in range(500, 1500)])
 
 
+class NotYet(Exception):
+    """What a step waits for is not there yet (a 404, a count still moving)."""
+
+
 def admin_get(client: httpx.Client, service: str, path: str) -> dict:
     answer = client.get(f"{URLS[service]}/workspaces/{WS}{path}",
                         headers={"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"})
+    if answer.status_code == 404:  # not consumed yet: the services apply Kafka records asynchronously
+        raise NotYet(f"GET {path}: 404 {answer.json().get('message', '')}")
     answer.raise_for_status()
     return answer.json()
 
 
-def wait_until_settled(client: httpx.Client, cohort_id: str, timeout: float = 120) -> dict:
-    """Until every identifier sent is accounted for in the sync report, and it stops moving."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
+def wait_for(what: str, probe, timeout: float = 120, every: float = 0.25):
+    """Call `probe` until it returns something other than None (NotYet counts as None);
+    exit with the last reason at the deadline. Never a bare sleep: each step waits for a fact."""
+    deadline, reason = time.monotonic() + timeout, "nothing seen yet"
+    while True:
+        try:
+            result = probe()
+            if result is not None:
+                return result
+        except NotYet as not_yet:
+            reason = str(not_yet)
+        except httpx.TransportError as error:  # a service restarting under us: try again
+            reason = f"{type(error).__name__}: {error}"
+        if time.monotonic() >= deadline:
+            sys.exit(f"timed out after {timeout:.0f} s waiting for {what} ({reason})")
+        time.sleep(every)
+
+
+def wait_until_identities_known(client: httpx.Client, user_refs: list[str]) -> None:
+    """Until identity-resolution knows every one of `user_refs`, so cohort changes sent next
+    match instead of being parked (identity.events and cohort.changes are separate topics)."""
+    pending = list(user_refs)
+
+    def probe() -> bool | None:
+        while pending:
+            answer = client.get(f"{URLS['identity']}/workspaces/{WS}/identities/{pending[-1]}",
+                                headers={"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"})
+            if answer.status_code == 404:
+                raise NotYet(f"{pending[-1]} not known yet; {len(pending)} of {len(user_refs)} to go")
+            answer.raise_for_status()
+            pending.pop()
+        return True
+
+    wait_for(f"{len(user_refs)} profiles in identity-resolution", probe)
+
+
+def wait_until_settled(client: httpx.Client, cohort_id: str, sent: int, timeout: float = 120) -> dict:
+    """Until segment-store has the cohort, its sync report has received at least the `sent`
+    identifiers (retries count again, so it may be more), every received one is accounted for
+    (applied, already in state, unmatched or dropped), and two reads in a row agree."""
+    last: list[dict] = []
+
+    def probe() -> dict | None:
         cohort = admin_get(client, "segment", f"/cohorts/{cohort_id}")
         report = cohort["sync_report"]
         done = (report["applied"] + report["already_in_state"] + sum(report["unmatched"].values())
                 + sum(report["dropped"].values()))
-        if done >= report["received"] and cohort == last:
-            return cohort
-        last = cohort
-        time.sleep(1.0)
-    sys.exit(f"cohort {cohort_id} did not settle within {timeout:.0f} s")
+        if report["received"] < sent:
+            raise NotYet(f"{cohort_id}: received {report['received']} of the {sent} sent")
+        if done < report["received"]:
+            raise NotYet(f"{cohort_id}: {done} of {report['received']} received accounted for")
+        settled = bool(last) and last[0] == cohort
+        last[:] = [cohort]
+        return cohort if settled else None
+
+    return wait_for(f"cohort {cohort_id} to settle", probe, timeout, every=0.5)
+
+
+def wait_until_member(client: httpx.Client, user_refs: list[str], cohort_id: str) -> None:
+    """Until segment-store lists each of `user_refs` as a member of `cohort_id`."""
+    pending = list(user_refs)
+
+    def probe() -> bool | None:
+        while pending:
+            cohorts = admin_get(client, "segment", f"/users/{pending[-1]}/cohorts")["cohorts"]
+            if cohort_id not in {c["cohort_id"] for c in cohorts}:
+                raise NotYet(f"{pending[-1]} not in {cohort_id} yet; {len(pending)} to go")
+            pending.pop()
+        return True
+
+    wait_for(f"{len(user_refs)} late sign-ups to join {cohort_id}", probe)
 
 
 WS = f"demo-{uuid.uuid4().hex[:6]}"
@@ -124,48 +193,83 @@ def main() -> None:
     os.environ["COHORT_PARTNER_KEY"] = partner_key
     print(f"key {key['key_id']} for REST endpoint {key['rest_endpoint']}")
 
-    step("Loading 3,000 sample profiles: identified, anonymous, alias-only, and devices later identified")
-    cli("profiles", "load", WS, str(sample_profiles()))
+    sent: collections.Counter = collections.Counter()  # identifiers sent per cohort, over every sync
 
-    sync = ["sync", "--workspace", WS, "--state-dir", state, "--concurrency", "4"]
-    step("One-time sync of 'Power users'; first sync of the dynamic cohort 'Churn risk'")
-    cli(*sync, "--cohort-id", "mp_power", "--name", "Power users", str(power_export()))
-    cli(*sync, "--cohort-id", "mp_churn", "--name", "Churn risk", str(churn_export(1)))
+    def sync(cohort_id: str, name: str, export: Path) -> None:
+        report = json.loads(cli("--json", "sync", "--workspace", WS, "--state-dir", state, "--concurrency", "4",
+                                "--cohort-id", cohort_id, "--name", name, str(export), capture=True))
+        sent[cohort_id] += report["adds"] + report["removes"]
+        kind = "first sync" if report["first_sync"] else "diff"
+        print(f"sync {report['sync']} of {cohort_id}: {kind}: sent {report['adds']:,} adds, "
+              f"{report['removes']:,} removes; accepted {report['accepted']:,}")
 
     with httpx.Client(timeout=30) as client:
-        wait_until_settled(client, "mp_churn")
+        step("Loading 3,000 sample profiles: identified, anonymous, alias-only, and devices later identified")
+        cli("profiles", "load", WS, str(sample_profiles()))
+        # The cohorts below name these people; wait until identity-resolution knows each of
+        # the last kind loaded (identify comes last, after every track and alias request).
+        wait_until_identities_known(client, [f"external_id:late-{i}" for i in range(300)])
+
+        step("One-time sync of 'Power users'; first sync of the dynamic cohort 'Churn risk'")
+        sync("mp_power", "Power users", power_export())
+        sync("mp_churn", "Churn risk", churn_export(1))
+        wait_until_settled(client, "mp_churn", sent["mp_churn"])
+
         step("Ten of the unknown people sign up; their parked changes apply now")
-        write_csv(WORK / "late.csv", ["external_id"], [[f"ghost-{i}"] for i in range(10)])
+        late = [f"ghost-{i}" for i in range(10)]
+        write_csv(WORK / "late.csv", ["external_id"], [[user] for user in late])
         cli("profiles", "load", WS, str(WORK / "late.csv"))
+        wait_until_member(client, [f"external_id:{user}" for user in late], "mp_churn")
 
         step("Two dynamic syncs: only who entered and who left is sent")
         for n in (2, 3):
-            cli(*sync, "--cohort-id", "mp_churn", "--name", "Churn risk", str(churn_export(n)))
-            wait_until_settled(client, "mp_churn")
+            sync("mp_churn", "Churn risk", churn_export(n))
+            wait_until_settled(client, "mp_churn", sent["mp_churn"])
 
         step("A segment: churn risk, but not power users")
         segment_filter = {"all": [{"Mixpanel_Cohorts": {"includes": ["mp_churn"]}},
                                   {"Mixpanel_Cohorts": {"excludes": ["mp_power"]}}]}
         created = json.loads(cli("--json", "segments", "create", WS, "Churn risk, not power users", "--filter",
                                  json.dumps(segment_filter), capture=True))
-        churn = wait_until_settled(client, "mp_churn")
-        power = wait_until_settled(client, "mp_power")
+        churn = wait_until_settled(client, "mp_churn", sent["mp_churn"])
+        power = wait_until_settled(client, "mp_power", sent["mp_power"])
         segment = admin_get(client, "segment", f"/segments/{created['segment_id']}")
         usage = admin_get(client, "segment", "/usage")
-    events = asyncio.run(count_events())
+    members = {churn["cohort_id"]: churn["member_count"], power["cohort_id"]: power["member_count"]}
+    events = asyncio.run(count_events(members))
     summary(churn, power, segment, usage, events)
 
 
-async def count_events() -> collections.Counter:
+async def count_events(members: dict[str, int], timeout: float = 60) -> collections.Counter:
+    """This workspace's events on membership.changes, read (committed only) from the start
+    until, for every cohort, adds minus removes equals its member count: the events of the
+    last changes may still be on their way when the counts have settled."""
     settings = CommonSettings()
-    records = await read_topic(settings.kafka_bootstrap_servers, settings.topics.membership_changes,
-                               expected=10**9, timeout=5)
+    consumer = AIOKafkaConsumer(settings.topics.membership_changes, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                isolation_level="read_committed", group_id=None)
     counter: collections.Counter = collections.Counter()
-    for record in records:
-        event = orjson.loads(record.value)
-        if event["workspace_id"] == WS:
-            counter[(event["cohort_id"], event["change"], event["cause"])] += 1
-    return counter
+
+    def net(cohort_id: str) -> int:
+        return sum((1 if change == "added" else -1) * count
+                   for (cohort, change, _), count in counter.items() if cohort == cohort_id)
+
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    event = orjson.loads(record.value)
+                    if event["workspace_id"] == WS:
+                        counter[(event["cohort_id"], event["change"], event["cause"])] += 1
+            if all(net(cohort_id) == count for cohort_id, count in members.items()):
+                return counter
+            if time.monotonic() >= deadline:
+                seen = {cohort_id: net(cohort_id) for cohort_id in members}
+                sys.exit(f"membership.changes: net events {seen} never matched the member counts {members}")
+    finally:
+        await consumer.stop()
 
 
 def summary(churn: dict, power: dict, segment: dict, usage: dict, events: collections.Counter) -> None:

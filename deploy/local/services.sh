@@ -44,6 +44,30 @@ load_secrets() {
   fi
 }
 
+# Is the process in the pid file alive and still the service we started? Judged from
+# /proc, not `kill -0`: a SIGKILLed process passes `kill -0` while the kernel tears it down
+# and then as a zombie until it is reaped (about a second here), and a recycled PID would
+# pass it too.
+alive() {  # pidfile module
+  [ -f "$1" ] || return 1
+  local pid rest state flags mask
+  pid="$(cat "$1")"
+  # Fields after the command name, which is in parentheses and may itself hold spaces or
+  # parentheses: cut at the last ')'. Then: state ppid pgrp session tty tpgid flags.
+  rest="$(sed -E 's/.*\) //' "/proc/$pid/stat" 2>/dev/null)" || return 1
+  read -r state _ _ _ _ _ flags _ <<<"$rest"
+  case "$state" in Z|X|x|"") return 1 ;; esac
+  (( (flags & 0x4) == 0 )) || return 1  # PF_EXITING: already on its way out
+  for mask in $(awk '/^(SigPnd|ShdPnd):/ {print $2}' "/proc/$pid/status" 2>/dev/null); do
+    (( (0x$mask & 0x100) == 0 )) || return 1  # a SIGKILL delivered, not yet acted on
+  done
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-m $2\b"
+}
+
+answers() {  # port: anything listening there at all (the process is doing its work)
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 ready() {
   "$PY" - "$1" <<'PYEOF' 2>/dev/null
 import sys, urllib.request
@@ -56,8 +80,13 @@ up() {
   for entry in "${SERVICES[@]}"; do
     IFS=: read -r name module portvar <<<"$entry"
     local port="${!portvar}" pidfile="$RUN/$name.pid"
-    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      log "$name already running (pid $(cat "$pidfile"))"; continue
+    if alive "$pidfile" "$module"; then
+      if answers "$port"; then log "$name already running (pid $(cat "$pidfile"))"
+      else log "$name still starting (pid $(cat "$pidfile"))"; fi
+      continue
+    fi
+    if answers "$port"; then  # like stack.sh: what already answers is used, not started twice
+      log "$name: something this script did not start already answers on 127.0.0.1:$port"; continue
     fi
     log "starting $name on 127.0.0.1:$port (log: $LOGS/$name.log)"
     nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 &
@@ -67,7 +96,7 @@ up() {
     IFS=: read -r name module portvar <<<"$entry"
     local port="${!portvar}" deadline=$((SECONDS + 90))
     until ready "$port"; do
-      if ! kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+      if ! alive "$RUN/$name.pid" "$module" && ! answers "$port"; then
         log "$name exited during start-up; last lines of its log:"; tail -20 "$LOGS/$name.log" >&2; return 1
       fi
       [ $SECONDS -lt $deadline ] || { log "$name not ready after 90 s"; tail -20 "$LOGS/$name.log" >&2; return 1; }
@@ -85,15 +114,15 @@ up() {
 
 down() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name _ _ <<<"$entry"
+    IFS=: read -r name module _ <<<"$entry"
     local pidfile="$RUN/$name.pid"
     [ -f "$pidfile" ] || continue
     local pid; pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pidfile" "$module"; then
       log "stopping $name (pid $pid)"
       kill "$pid"
       local deadline=$((SECONDS + 20))
-      while kill -0 "$pid" 2>/dev/null; do
+      while alive "$pidfile" "$module"; do
         [ $SECONDS -lt $deadline ] || { kill -9 "$pid" 2>/dev/null || true; break; }
         sleep 0.2
       done
@@ -104,12 +133,15 @@ down() {
 
 status() {
   for entry in "${SERVICES[@]}"; do
-    IFS=: read -r name _ portvar <<<"$entry"
+    IFS=: read -r name module portvar <<<"$entry"
     if ready "${!portvar}" 2>/dev/null; then echo "$name: ready on 127.0.0.1:${!portvar}"
-    elif [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then echo "$name: running, not ready"
+    elif alive "$RUN/$name.pid" "$module"; then echo "$name: running, not ready"
     else echo "$name: down"; fi
   done
 }
+
+# Sourced (by tests/deploy/test_services_script.py) for its functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   up) up ;;

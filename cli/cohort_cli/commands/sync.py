@@ -16,7 +16,7 @@ from ..exports import read_cohort_export
 from ..http_client import ApiError
 from ..producer.partner_api import PartnerApi, PartnerCredentials
 from ..producer.snapshots import SnapshotKey, SnapshotStore
-from ..producer.sync import CohortSync, sync_cohort
+from ..producer.sync import CohortSync, plan_sync, sync_cohort
 from ..progress import progress_bar
 from ..render import fail, print_json, reporting_errors, scrub, stderr
 from .options import Concurrency, MaxAttempts, RetryBaseDelay, retry_policy
@@ -73,13 +73,13 @@ def sync_command(
         async with state.async_client(state.ingest_url, admin=False) as client:
             api = PartnerApi(client, credentials, policy, state.hooks.sleep)
             store = SnapshotStore(state_dir)
-            number = 0
+            done = 0
             while True:
-                number += 1
-                succeeded = await _sync_once(state, api, store, job, file, number)
+                done += 1
+                succeeded = await _sync_once(state, api, store, job, file)
                 if not succeeded and not dynamic:
                     return False
-                if runs and number >= runs:
+                if runs and done >= runs:
                     return succeeded
                 await state.hooks.sleep(interval)
 
@@ -104,16 +104,17 @@ def _aware_time(text: str | None, state: CliState) -> datetime | None:
     return moment
 
 
-async def _sync_once(
-    state: CliState, api: PartnerApi, store: SnapshotStore, job: CohortSync, file: Path, number: int
-) -> bool:
-    """One sync, its summary printed. A 4xx raises (the same request would fail the same way,
-    whatever the mode); a transient failure (retries exhausted) returns False so a dynamic
-    run can try again at the next interval."""
+async def _sync_once(state: CliState, api: PartnerApi, store: SnapshotStore, job: CohortSync, file: Path) -> bool:
+    """One sync, its summary printed, numbered from the cohort's snapshot history (a failed
+    sync keeps its number for the next try). A 4xx raises (the same request would fail the
+    same way, whatever the mode); a transient failure (retries exhausted) returns False so a
+    dynamic run can try again at the next interval."""
     members = read_cohort_export(file)
+    plan = plan_sync(store, job, members)
+    number = plan.number
     with progress_bar(f"sync {number} of {job.cohort_id}") as bar:
         try:
-            report = await sync_cohort(api, store, job, members, bar.advance, bar.plan)
+            report = await sync_cohort(api, store, job, members, bar.advance, bar.plan, plan)
         except ApiError as error:
             if error.status is not None and 400 <= error.status < 500 and error.status != 429:
                 raise

@@ -3,6 +3,8 @@
 A snapshot is replaced atomically (temp file, fsync, rename) and only after every batch of
 a sync was accepted, so a failed or interrupted sync leaves the previous one in place and
 the next sync sends the same diff again (adds and removes are set operations: harmless).
+It also counts the successful syncs behind it, so separate runs of `cohort sync` number
+their syncs from the cohort's history rather than each starting at 1.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Snapshot:
     members: frozenset[Identifier]
     synced_at: datetime
     created_at: datetime | None = None  # what the producer reported as the cohort's creation time
+    syncs: int = 1  # successful syncs so far, this one included; files written before the count existed say 1
 
 
 class SnapshotStore:
@@ -73,10 +76,14 @@ class SnapshotStore:
                 raise ValueError("written for another cohort or format")
             members = frozenset(Identifier.from_json(item) for item in document["members"])
             created_at = document.get("created_at")
+            syncs = document.get("syncs", 1)
+            if not isinstance(syncs, int) or syncs < 1:
+                raise ValueError(f"syncs must be a positive whole number, not {syncs!r}")
             return Snapshot(
                 members,
                 datetime.fromisoformat(document["synced_at"]),
                 datetime.fromisoformat(created_at) if created_at else None,
+                syncs,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SnapshotError(f"snapshot {path} is not valid ({error}); move it away to start over") from None
@@ -87,6 +94,7 @@ class SnapshotStore:
         members: Iterable[Identifier],
         created_at: datetime | None = None,
         now: datetime | None = None,
+        syncs: int = 1,
     ) -> Path:
         """Replace the snapshot atomically: readers see the old one or the new one, never half."""
         path = self.path_for(key)
@@ -97,6 +105,7 @@ class SnapshotStore:
             "cohort_id": key.cohort_id,
             "synced_at": (now or datetime.now(UTC)).isoformat(),
             "created_at": created_at.isoformat() if created_at else None,
+            "syncs": syncs,
             "members": [identifier.to_json() for identifier in sorted(members)],
         }
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".tmp")

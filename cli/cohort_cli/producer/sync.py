@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from ..http_client import run_bounded
 from ..identifiers import Identifier
 from .batching import MAX_IDENTIFIERS_PER_REQUEST, Batch, batch_changes
-from .diff import diff_members
+from .diff import CohortDiff, diff_members
 from .partner_api import PartnerApi
-from .snapshots import SnapshotKey, SnapshotStore
+from .snapshots import Snapshot, SnapshotKey, SnapshotStore
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class SyncReport:
     """What one sync did; `requests` counts HTTP calls that succeeded, `retries` the extra attempts."""
 
     first_sync: bool
+    number: int = 1
     adds: int = 0
     removes: int = 0
     accepted: int = 0
@@ -57,6 +58,23 @@ class SyncReport:
         )
 
 
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync will send, known before anything is sent, and its number in the cohort's
+    history: one more than the successful syncs the last snapshot counts."""
+
+    number: int
+    previous: Snapshot | None
+    diff: CohortDiff
+
+
+def plan_sync(store: SnapshotStore, job: CohortSync, members: Mapping[Identifier, datetime | None]) -> SyncPlan:
+    """Read the last snapshot once: the diff against it and the number of the sync to come."""
+    previous = store.load(job.snapshot_key)
+    diff = diff_members(previous.members if previous else None, members)
+    return SyncPlan((previous.syncs if previous else 0) + 1, previous, diff)
+
+
 async def sync_cohort(
     api: PartnerApi,
     store: SnapshotStore,
@@ -64,12 +82,16 @@ async def sync_cohort(
     members: Mapping[Identifier, datetime | None],
     on_progress: Callable[[int], None] = lambda sent: None,
     on_planned: Callable[[int], None] = lambda total: None,
+    plan: SyncPlan | None = None,
 ) -> SyncReport:
-    """Run one sync; raises ApiError (snapshot untouched) when any request finally fails."""
+    """Run one sync (planned here unless `plan` is given); raises ApiError (snapshot
+    untouched) when any request finally fails."""
     started = time.monotonic()
-    previous = store.load(job.snapshot_key)
-    diff = diff_members(previous.members if previous else None, members)
-    report = SyncReport(first_sync=previous is None, adds=len(diff.adds), removes=len(diff.removes))
+    plan = plan or plan_sync(store, job, members)
+    previous, diff = plan.previous, plan.diff
+    report = SyncReport(
+        first_sync=previous is None, number=plan.number, adds=len(diff.adds), removes=len(diff.removes)
+    )
     on_planned(diff.size)
 
     # The naming call needs created_at; without one given, the first sync's time stays the cohort's.
@@ -89,6 +111,6 @@ async def sync_cohort(
     for phase in (diff.removes, diff.adds):
         await run_bounded(batch_changes(phase, job.batch_limit), job.concurrency, send)
 
-    report.snapshot_path = str(store.save(job.snapshot_key, members.keys(), created_at))
+    report.snapshot_path = str(store.save(job.snapshot_key, members.keys(), created_at, syncs=plan.number))
     report.seconds = time.monotonic() - started
     return report
