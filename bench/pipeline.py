@@ -16,7 +16,7 @@ from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses
 WORKSPACE = "bench"
 # Topics the stream processors write in Kafka transactions (ingest writes the others).
 TRANSACTIONAL = ("membership.resolved", "membership.unmatched", "identity.merges", "identity.profiles",
-                 "membership.changes")
+                 "identity.forwarded", "segment.handovers", "membership.changes")
 BATCH = 1000
 
 

@@ -34,13 +34,27 @@ EXAMPLES: dict[str, list[s.Message]] = {
         s.DeleteRequested(workspace_id="acme", request_id="r", requested_at=NOW, external_ids=["u1"],
                           user_aliases=[s.Alias(alias_name="n", alias_label="l")], device_ids=["d1"]),
     ],
+    "identity.forwarded": [
+        s.CohortChangesForwarded(workspace_id="acme", partner="mixpanel", cohort_id="mp_1", request_id="r1",
+                                 accepted_at=NOW, rows=[(0, "external_id", "u1", None, False),
+                                                        (3, "alias", "a@x.com", "email", True)])
+    ],
     "membership.resolved": [
-        s.MembershipResolved(workspace_id="acme", partner="mixpanel", cohort_id="mp_1", user_id="U1", external_id="u1",
-                             change="add", identifier=EXT, source_id="s", accepted_at=NOW, resolved_at=NOW)
+        s.MembershipResolvedBatch(workspace_id="acme", resolved_at=NOW, rows=[
+            ("mixpanel", "mp_1", "U1", "u1", "add", "r1:0", 1768998030000, False),
+            ("mixpanel", "mp_1", "U2", None, "remove", "r1:1", 1768998030000, True)])
     ],
     "membership.unmatched": [
-        s.MembershipUnmatched(workspace_id="acme", partner="mixpanel", cohort_id="mp_1", change="remove", identifier=EXT,
-                              reason="unknown_external_id", source_id="s", accepted_at=NOW, parked_until=NOW)
+        s.MembershipUnmatchedBatch(workspace_id="acme", partner="mixpanel", cohort_id="mp_1", accepted_at=NOW, rows=[
+            ("external_id", "u1", None, "remove", "unknown_external_id", "r1:2", 1769084430000),
+            ("alias", "a@x.com", "email", "add", "invalid_identifier", "r1:3", None)])
+    ],
+    "segment.handovers": [
+        s.MembershipsHandedOver(workspace_id="acme", merged_user_id="U2", kept_user_id="U1", kept_external_id="u1",
+                                cohorts=[("mixpanel", "mp_1")], source_id="m1"),
+        s.HandoverCompleted(workspace_id="acme", merged_user_id="U2", cohorts=[("mixpanel", "mp_1")], source_id="m1"),
+        s.ChangesRedirected(workspace_id="acme", user_id="U1", rows=[
+            ("mixpanel", "mp_1", "U1", None, "add", "r1:4", 1768998030000, False)], hops=1),
     ],
     "identity.merges": [
         s.ProfilesMerged(workspace_id="acme", merged_user_id="U2", kept_user_id="U1", kept_external_id="u1",

@@ -302,6 +302,130 @@ class MembershipUnmatched(Message):
         return cohort_key(self.workspace_id, self.partner, self.cohort_id)
 
 
+# ---------------------------------------------------------------- batches (internal topics)
+# The hot path carries one record per partition-batch, not one per change: a row per change,
+# as a tuple, so a million changes cost a few thousand records and no model per change.
+
+ResolvedRow = tuple[
+    Partner, CohortId, UserId, IdentifierValue | None, MembershipChange, SourceId, int, bool
+]
+"""partner, cohort_id, user_id, external_id (or None), change, source_id, accepted_at (epoch ms),
+was_parked (applied late, once its identity appeared)."""
+
+
+class MembershipResolvedBatch(Message):
+    """Cohort changes matched to profiles, all of one workspace, all for users of the
+    partition this record is on (topic membership.resolved, sent to that partition)."""
+
+    type: Literal["membership_resolved_batch"] = "membership_resolved_batch"
+    workspace_id: WorkspaceId
+    resolved_at: AwareDatetime
+    rows: list[ResolvedRow] = Field(description="one row per change, in the order they were accepted")
+
+    def kafka_key(self) -> bytes:
+        return self.workspace_id.encode()
+
+
+UnmatchedRow = tuple[
+    Literal["external_id", "device_id", "alias"], IdentifierValue, IdentifierValue | None, MembershipChange,
+    UnmatchedReason, SourceId, int | None
+]
+"""identifier kind, value, alias label (or None), change, reason, source_id, parked_until (epoch
+ms, or None when not parked)."""
+
+
+class MembershipUnmatchedBatch(Message):
+    """Cohort changes no profile matched, with each reason (topic membership.unmatched)."""
+
+    type: Literal["membership_unmatched_batch"] = "membership_unmatched_batch"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    accepted_at: AwareDatetime
+    rows: list[UnmatchedRow]
+
+    def kafka_key(self) -> bytes:
+        return cohort_key(self.workspace_id, self.partner, self.cohort_id)
+
+
+ForwardedRow = tuple[int, Literal["external_id", "device_id", "alias"], IdentifierValue, IdentifierValue | None, bool]
+"""index in the producer's request, identifier kind, value, alias label (or None), should_remove."""
+
+
+class CohortChangesForwarded(Message):
+    """Changes of one producer request that only the workspace's identity book may decide:
+    identifiers not known yet (to park) or whose parked changes were just released (to keep
+    their order). Internal topic identity.forwarded, keyed by workspace like identity.events."""
+
+    type: Literal["cohort_changes_forwarded"] = "cohort_changes_forwarded"
+    workspace_id: WorkspaceId
+    partner: Partner
+    cohort_id: CohortId
+    request_id: SourceId
+    accepted_at: AwareDatetime
+    rows: list[ForwardedRow]
+
+    def kafka_key(self) -> bytes:
+        return self.workspace_id.encode()
+
+
+# ---------------------------------------------------------------- segment.handovers (internal)
+# A merge in segment-store runs in the tasks of the two users (each user's events come from
+# its own task): the merged profile's task hands its cohorts over, the kept profile's task
+# joins them and answers, the merged profile's task then leaves them. Changes that arrive for
+# a merged profile are redirected to the kept one the same way.
+
+CohortRef = tuple[Partner, CohortId]
+
+
+class MembershipsHandedOver(Message):
+    """A merged profile's cohorts, for the kept profile to join (keyed by the kept user)."""
+
+    type: Literal["memberships_handed_over"] = "memberships_handed_over"
+    workspace_id: WorkspaceId
+    merged_user_id: UserId
+    merged_external_id: IdentifierValue | None = None
+    kept_user_id: UserId
+    kept_external_id: IdentifierValue | None = None
+    cohorts: list[CohortRef]
+    source_id: SourceId
+    hops: int = Field(default=0, ge=0, description="profiles passed through: a chain of merges ends")
+
+    def kafka_key(self) -> bytes:
+        return self.kept_user_id.encode()
+
+
+class HandoverCompleted(Message):
+    """The kept profile joined: the merged one now leaves those cohorts (keyed by the merged user)."""
+
+    type: Literal["handover_completed"] = "handover_completed"
+    workspace_id: WorkspaceId
+    merged_user_id: UserId
+    merged_external_id: IdentifierValue | None = None
+    cohorts: list[CohortRef]
+    source_id: SourceId
+
+    def kafka_key(self) -> bytes:
+        return self.merged_user_id.encode()
+
+
+class ChangesRedirected(Message):
+    """Changes that arrived for a merged profile, for the profile it was merged into."""
+
+    type: Literal["changes_redirected"] = "changes_redirected"
+    workspace_id: WorkspaceId
+    user_id: UserId = Field(description="the profile the changes now apply to")
+    rows: list[ResolvedRow]
+    hops: int = Field(default=0, ge=0, description="profiles passed through: a chain of merges ends")
+
+    def kafka_key(self) -> bytes:
+        return self.user_id.encode()
+
+
+SegmentHandover = Annotated[MembershipsHandedOver | HandoverCompleted | ChangesRedirected,
+                            Field(discriminator="type")]
+
+
 # ---------------------------------------------------------------- identity.merges
 
 
@@ -388,10 +512,12 @@ TOPIC_SCHEMAS: dict[str, TypeAdapter] = {
     "cohort.changes": TypeAdapter(CohortChangesAccepted),
     "cohort.meta": COHORT_META,
     "identity.events": IDENTITY_EVENT,
-    "membership.resolved": TypeAdapter(MembershipResolved),
-    "membership.unmatched": TypeAdapter(MembershipUnmatched),
+    "identity.forwarded": TypeAdapter(CohortChangesForwarded),
+    "membership.resolved": TypeAdapter(MembershipResolvedBatch),
+    "membership.unmatched": TypeAdapter(MembershipUnmatchedBatch),
     "identity.merges": IDENTITY_MERGE,
     "identity.profiles": TypeAdapter(ProfileUpdated),
+    "segment.handovers": TypeAdapter(SegmentHandover),
     "membership.changes": TypeAdapter(MembershipChanged),
 }
 """The schema of each topic, by its default (unprefixed) name."""

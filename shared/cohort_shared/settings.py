@@ -55,6 +55,11 @@ class CommonSettings(BaseSettings):
         description="times a stream processor rebuilds its clients within the window before the process exits",
     )
     stream_restart_window_seconds: float = Field(300.0, gt=0, validation_alias=env("STREAM_RESTART_WINDOW_SECONDS"))
+    stream_failpoint: Literal["exit-after-redis-commit"] | None = Field(
+        None, validation_alias=env("STREAM_FAILPOINT"),
+        description="crash tests only: end the process right after a batch's Redis commit, before its Kafka "
+                    "commit (the moment a crash is hardest to survive)",
+    )
     instance_id: str | None = Field(
         None,
         validation_alias=env("INSTANCE_ID"),

@@ -18,13 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-
-from .stream.partitions import PartitionLedger
-from .stream.partitions import field as partition_field
-from .stream.scripts import Track
-from .stream.tracking import Tracking
 
 T = TypeVar("T")
 
@@ -174,24 +169,6 @@ class ServiceProcesses:
     def tail(self, module: str, lines: int = 40) -> str:
         text = self.logs[module].read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
-
-
-async def owned_tracking(client, keys, group_id: str, tps) -> Tracking:
-    """A `Tracking` whose partitions `tps` are fenced for the caller, as they are for a
-    processor that owns them (tracked scripts refuse to write for anyone else)."""
-    ledger = PartitionLedger(client, keys, group_id)
-    tracking = Tracking(keys, group_id, ledger.fence_key)
-    token = unique("owner-")
-    await ledger.claim(tps, token)
-    tracking.tokens.update({tp: token for tp in tps})
-    return tracking
-
-
-async def owned_track(client, keys, group_id: str, tracking_key: str) -> Track:
-    """One fenced `Track` on a made-up partition, for calling a tracked script directly."""
-    tp = TopicPartition(f"{group_id}-direct", 0)
-    tracking = await owned_tracking(client, keys, group_id, [tp])
-    return Track(tracking_key, tracking_key + ":out", tracking.fence_key, partition_field(tp), tracking.tokens[tp])
 
 
 class PrivateRedis:

@@ -7,21 +7,25 @@ from dataclasses import dataclass
 COHORT_CHANGES = "cohort.changes"
 COHORT_META = "cohort.meta"
 IDENTITY_EVENTS = "identity.events"
+IDENTITY_FORWARDED = "identity.forwarded"  # internal to identity-resolution
 MEMBERSHIP_RESOLVED = "membership.resolved"
 MEMBERSHIP_UNMATCHED = "membership.unmatched"
 IDENTITY_MERGES = "identity.merges"
 IDENTITY_PROFILES = "identity.profiles"
 MEMBERSHIP_CHANGES = "membership.changes"
+SEGMENT_HANDOVERS = "segment.handovers"  # internal to segment-store
 
 ALL_TOPICS = (
     COHORT_CHANGES,
     COHORT_META,
     IDENTITY_EVENTS,
+    IDENTITY_FORWARDED,
     MEMBERSHIP_RESOLVED,
     MEMBERSHIP_UNMATCHED,
     IDENTITY_MERGES,
     IDENTITY_PROFILES,
     MEMBERSHIP_CHANGES,
+    SEGMENT_HANDOVERS,
 )
 
 # identity.profiles holds each profile's current identifiers: only the latest value per
@@ -56,6 +60,10 @@ class Topics:
         return self.name(IDENTITY_EVENTS)
 
     @property
+    def identity_forwarded(self) -> str:
+        return self.name(IDENTITY_FORWARDED)
+
+    @property
     def membership_resolved(self) -> str:
         return self.name(MEMBERSHIP_RESOLVED)
 
@@ -74,6 +82,10 @@ class Topics:
     @property
     def membership_changes(self) -> str:
         return self.name(MEMBERSHIP_CHANGES)
+
+    @property
+    def segment_handovers(self) -> str:
+        return self.name(SEGMENT_HANDOVERS)
 
     def all(self) -> list[str]:
         """Every topic with its DLQ, as deployed."""

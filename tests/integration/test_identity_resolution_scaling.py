@@ -4,8 +4,10 @@ together produce exactly what one instance does — and what the pure Python rul
 from collections import Counter
 
 import pytest
-from cohort_shared.testing import eventually, read_topic
+from cohort_shared.state.client import connect_state
+from cohort_shared.testing import eventually
 from cohort_shared.topics import IDENTITY_MERGES, IDENTITY_PROFILES, MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED
+from identity_resolution.adapters.book_store import BookStore
 from identity_resolution.app import build_processor
 from identity_resolution.domain import apply_record
 from identity_resolution.domain.book import Book
@@ -17,12 +19,14 @@ from identity_resolution.testing import (
     add,
     alias_new,
     canonical,
+    canonical_rows,
     clock,
     cohort,
     delete,
     identify,
     merge,
     publish,
+    read_rows,
     remove,
     track,
 )
@@ -88,11 +92,8 @@ async def read_outputs(settings, expected: Counter, settle: float) -> Counter:
     got: Counter = Counter()
     for base in OUTPUT_TOPICS:
         want = sum(n for (topic, _, _), n in expected.items() if topic == base)
-        records = await read_topic(
-            settings.kafka_bootstrap_servers, settings.topics.name(base), expected=want, timeout=60, settle=settle
-        )
-        for r in records:
-            got[canonical(base, r.key.decode(), r.value)] += 1
+        for record in await read_rows(settings, base, want, timeout=60, settle=settle):
+            got.update(canonical_rows(base, record))
     return got
 
 
@@ -100,24 +101,22 @@ async def read_outputs(settings, expected: Counter, settle: float) -> Counter:
 async def test_instances_split_partitions_and_produce_what_one_does(stack_env, kafka_topics, redis_client, instances):
     settings = IdentitySettings(**stack_env)
     handled: Counter = Counter()
-
-    def counting(instance_id):
-        def wrap(handler):
-            async def counted(tp, records, tracking):
-                handled[instance_id] += len(records)
-                return await handler(tp, records, tracking)
-            return counted
-        return wrap
-
+    client = connect_state(settings, socket_timeout=10)
     processors = []
     for n in range(instances):
-        processor = build_processor(settings, redis_client, f"i{n}")
-        processor.handler = counting(f"i{n}")(processor.handler)
+        processor = build_processor(settings, client, BookStore(client, settings.redis_key_prefix, 3), f"i{n}")
+        real = processor._run_handlers
+
+        async def counted(ctx, task, instance=f"i{n}", real=real):
+            handled[instance] += sum(len(records) for records in task.values())
+            await real(ctx, task)
+
+        processor._run_handlers = counted
         processors.append(processor)
     try:
         for processor in processors:
             await processor.start()
-        inputs = (settings.topics.identity_events, settings.topics.cohort_changes)
+        inputs = (settings.topics.identity_events, settings.topics.cohort_changes, settings.topics.identity_forwarded)
         everything = {(topic, p) for topic in inputs for p in range(settings.topic_partitions)}
 
         async def assignments():
@@ -139,3 +138,4 @@ async def test_instances_split_partitions_and_produce_what_one_does(stack_env, k
     finally:
         for processor in processors:
             await processor.stop()
+        await client.aclose()

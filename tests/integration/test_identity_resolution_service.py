@@ -15,7 +15,7 @@ import httpx
 import pytest
 from cohort_shared.testing import eventually, read_topic
 from identity_resolution.settings import IdentitySettings
-from identity_resolution.testing import A, D, E, add, alias_new, cohort, identify, publish, track, user
+from identity_resolution.testing import A, D, E, add, alias_new, cohort, identify, publish, read_rows, track, user
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,8 @@ async def test_the_service_resolves_and_answers_identity_lookups(stack_env, kafk
             ])
             await read_topic(settings.kafka_bootstrap_servers, f"{prefix}identity.profiles", expected=4, timeout=30)
             await publish(settings, [cohort("c1", add(E("u1")), add(A("email", "a@x.com")), add(E("nobody")))])
-            await read_topic(settings.kafka_bootstrap_servers, f"{prefix}membership.resolved", expected=2, timeout=30)
+            await read_rows(settings, "membership.resolved", 2)
+            await read_rows(settings, "membership.unmatched", 1)
 
             async def get(ref, headers=admin):
                 response = await client.get(f"/workspaces/acme/identities/{ref}", headers=headers)
@@ -81,7 +82,7 @@ async def test_the_service_resolves_and_answers_identity_lookups(stack_env, kafk
             assert (await client.get("/healthz")).status_code == 200
             ready = (await client.get("/readyz")).json()
             assert (ready["ready"], ready["checks"]) == (True, {"kafka": True, "redis": True, "processor": True})
-            assert ready["processor"]["state"] == "running" and ready["processor"]["assigned"] == 6
+            assert ready["processor"]["state"] == "running" and ready["processor"]["assigned"] == 9
             metrics = (await client.get("/metrics")).text
             assert "identity_resolved_total 2.0" in metrics
             assert 'identity_unmatched_total{reason="unknown_external_id"} 1.0' in metrics

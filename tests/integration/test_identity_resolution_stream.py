@@ -1,18 +1,15 @@
-"""identity-resolution's stream processor on the real Kafka and Redis: records in, outputs
-out keyed by user; parked changes applied when their user appears; poison to the DLQ;
-a redelivered batch changes nothing."""
+"""identity-resolution's stream on the real Kafka and Redis: records in, batched rows out on
+their users' partitions; unknown identifiers parked by their workspace's book and applied
+when their user appears; poison to the DLQ; a batch whose Kafka commit failed published once."""
 
-import orjson
 import pytest
-from aiokafka import TopicPartition
-from aiokafka.structs import ConsumerRecord
-from cohort_shared.redis_store import KeySpace
-from cohort_shared.schemas import MembershipResolved, MembershipUnmatched, cohort_key, decode
-from cohort_shared.testing import owned_tracking, read_topic
-from cohort_shared.topics import dlq_name
-from identity_resolution.adapters.identity_script import IdentityScript
+from cohort_shared.publishing import partition_for
+from cohort_shared.schemas import cohort_key, decode
+from cohort_shared.state.client import connect_state
+from cohort_shared.testing import read_topic
+from cohort_shared.topics import IDENTITY_PROFILES, MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED, dlq_name
+from identity_resolution.adapters.book_store import BookStore
 from identity_resolution.app import build_processor
-from identity_resolution.entrypoints.stream import SERVICE, make_handler
 from identity_resolution.settings import IdentitySettings
 from identity_resolution.testing import (
     PARTNER,
@@ -22,15 +19,15 @@ from identity_resolution.testing import (
     E,
     add,
     alias_new,
+    canonical_rows,
     cohort,
-    ident,
     identify,
     publish,
+    read_rows,
     remove,
     track,
     user,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +38,12 @@ def settings(stack_env) -> IdentitySettings:
 
 
 @pytest.fixture
-async def processors(settings, kafka_topics, redis_client):
+async def processors(settings, kafka_topics):
     """Starts processors of the service's consumer group; stops them after the test."""
-    started = []
+    started, client = [], connect_state(settings, socket_timeout=10)
 
-    async def start(instance_id: str = "i1", wrap=None):
-        processor = build_processor(settings, redis_client, instance_id)
-        if wrap:
-            processor.handler = wrap(processor.handler)
+    async def start(instance_id: str = "i1"):
+        processor = build_processor(settings, client, BookStore(client, settings.redis_key_prefix, 3), instance_id)
         await processor.start()
         started.append(processor)
         return processor
@@ -56,17 +51,18 @@ async def processors(settings, kafka_topics, redis_client):
     yield start
     for processor in started:
         await processor.stop()
+    await client.aclose()
 
 
-async def read(settings, topic: str, expected: int, settle: float = 0.0) -> list[ConsumerRecord]:
-    return await read_topic(settings.kafka_bootstrap_servers, topic, expected=expected, timeout=30, settle=settle)
+def rows(settings, base: str, records) -> list[tuple]:
+    return [row for r in records for row in canonical_rows(base, r)]
 
 
-async def test_records_in_resolved_and_unmatched_out_keyed_by_user(settings, processors):
+async def test_changes_in_rows_out_parked_ones_applied_when_their_user_appears(settings, processors):
     topics = settings.topics
     await processors()
     await publish(settings, [track("t1", E("u1"), D("d1")), alias_new("a1", ("email", "a@x.com", None))])
-    await read(settings, topics.identity_profiles, 3)  # the users exist before the changes arrive
+    await read_topic(settings.kafka_bootstrap_servers, topics.identity_profiles, expected=3)
 
     c2_key = cohort_key(WS, PARTNER, "c2")
     await publish(settings, [
@@ -75,123 +71,55 @@ async def test_records_in_resolved_and_unmatched_out_keyed_by_user(settings, pro
         (topics.cohort_changes, c2_key, b'{"type": "cohort_changes_accepted", "workspace_id": "acme"}'),
         cohort("c2", add(E("u1")), cohort_id="c2"),  # same partition, after the poison
     ])
-    unmatched = await read(settings, topics.membership_unmatched, 2)
-    await read(settings, topics.membership_resolved, 4)
+    unmatched = await read_rows(settings, MEMBERSHIP_UNMATCHED, 2)
+    await read_rows(settings, MEMBERSHIP_RESOLVED, 4)
     await publish(settings, [track("t2", E("u2"))])  # u2 appears: its parked removal applies
-    resolved = await read(settings, topics.membership_resolved, 5, settle=1.0)
+    resolved = await read_rows(settings, MEMBERSHIP_RESOLVED, 5, settle=1.0)
 
-    outcomes = set()
-    for record in resolved:
-        message = decode("membership.resolved", record.value)
-        assert isinstance(message, MembershipResolved) and record.key == message.user_id.encode()
-        outcomes.add((message.cohort_id, message.change, ident(message.identifier), message.user_id, message.was_parked, message.source_id))
-    assert outcomes == {
-        ("c1", "add", "ext:u1", user("t1"), False, "c1:0"),
-        ("c1", "add", "dev:d1", user("t1", 1), False, "c1:1"),
-        ("c1", "add", "alias:email:a@x.com", user("a1"), False, "c1:2"),
-        ("c2", "add", "ext:u1", user("t1"), False, "c2:0"),
-        ("c1", "remove", "ext:u2", user("t2"), True, "c1:3"),
-    }
-    assert len(resolved) == 5
-
-    reasons = set()
-    for record in unmatched:
-        message = decode("membership.unmatched", record.value)
-        assert isinstance(message, MembershipUnmatched) and record.key == cohort_key(WS, PARTNER, "c1")
-        reasons.add((ident(message.identifier), message.reason, message.parked_until is not None))
-    assert reasons == {("ext:u2", "unknown_external_id", True), ("ext:null", "invalid_identifier", False)}
-
-    dead = await read(settings, dlq_name(topics.cohort_changes), 2)
+    for record in resolved:  # each batch on the partition of every user in it
+        batch = decode("membership.resolved", record.value)
+        assert {partition_for(row[2].encode(), 3) for row in batch.rows} == {record.partition}
+    assert sorted(row[2][2:] for row in rows(settings, MEMBERSHIP_RESOLVED, resolved)) == sorted([
+        ("c1", user("t1"), "u1", "add", "c1:0", False),
+        ("c1", user("t1", 1), None, "add", "c1:1", False),
+        ("c1", user("a1"), None, "add", "c1:2", False),
+        ("c2", user("t1"), "u1", "add", "c2:0", False),
+        ("c1", user("t2"), "u2", "remove", "c1:3", True),
+    ])
+    assert sorted((row[1], row[2][3:]) for row in rows(settings, MEMBERSHIP_UNMATCHED, unmatched)) == sorted([
+        (cohort_key(WS, PARTNER, "c1").decode(),
+         ("external_id", "u2", None, "remove", "unknown_external_id", "c1:3", True)),
+        (cohort_key(WS, PARTNER, "c1").decode(),
+         ("external_id", "null", None, "add", "invalid_identifier", "c1:4", False)),
+    ])
+    dead = await read_topic(settings.kafka_bootstrap_servers, dlq_name(topics.cohort_changes), expected=2)
     assert [r.value for r in dead] == [b"{not json", b'{"type": "cohort_changes_accepted", "workspace_id": "acme"}']
     assert all(dict(r.headers)["dlq.reason"].startswith(b"invalid cohort.changes record") for r in dead)
     assert all(r.key == c2_key for r in dead)
 
 
-def fail_once_per_topic(failed: set):
-    """Apply the batch (effects land in Redis), then crash before the Kafka commit, once per
-    input topic: the processor reads the batch again."""
-
-    def wrap(handler):
-        async def flaky(tp, records, tracking):
-            outputs = await handler(tp, records, tracking)
-            if tp.topic not in failed:
-                failed.add(tp.topic)
-                raise RedisConnectionError("simulated crash after the effect, before the commit")
-            return outputs
-
-        return flaky
-
-    return wrap
-
-
-async def test_a_batch_redelivered_after_a_crash_is_published_once(settings, processors):
+async def test_a_batch_whose_kafka_commit_failed_is_published_once(settings, processors):
+    """The book's Redis commit went through (parked changes, profiles), the Kafka commit did
+    not: the batch comes round again and its stored outputs go out, once."""
     topics = settings.topics
-    failed: set = set()
-    await processors(wrap=fail_once_per_topic(failed))
+    processor = await processors()
+    real, failed = processor._publish_and_commit, []
+
+    async def fail_once_per_topic(outputs, offsets):
+        new = {tp.topic for tp in offsets} - set(failed)
+        if outputs and new:
+            failed.extend(new)
+            raise ConnectionError("the broker went away after the Redis commit")
+        await real(outputs, offsets)
+
+    processor._publish_and_commit = fail_once_per_topic
     await publish(settings, [cohort("c1", add(E("u5")), add(E("u6")))])
-    await read(settings, topics.membership_unmatched, 2)
+    await read_rows(settings, MEMBERSHIP_UNMATCHED, 2)
     await publish(settings, [track("t1", E("u5"), E("u6")), identify("i1", devices=[("u5", "nothing")])])
 
-    resolved = await read(settings, topics.membership_resolved, 2, settle=1.5)
-    profiles = await read(settings, topics.identity_profiles, 2)
-    unmatched = await read(settings, topics.membership_unmatched, 2)
-    assert failed == {topics.cohort_changes, topics.identity_events}
-    assert sorted(decode("membership.resolved", r.value).source_id for r in resolved) == ["c1:0", "c1:1"]
-    assert len(profiles) == 2 and len(unmatched) == 2
-
-
-def as_records(topic: str, partition: int, values: list) -> list[ConsumerRecord]:
-    records = []
-    for offset, value in enumerate(values):
-        raw = value if isinstance(value, bytes) else value.to_bytes()
-        key = b"k" if isinstance(value, bytes) else value.kafka_key()
-        records.append(ConsumerRecord(topic, partition, offset, 0, 0, key, raw, None, len(key), len(raw), []))
-    return records
-
-
-async def redis_state(client, prefix: str) -> dict:
-    state = {}
-    async for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        kind = (await client.type(key)).decode()
-        if kind == "hash":
-            state[key] = await client.hgetall(key)
-        elif kind == "set":
-            state[key] = await client.smembers(key)
-        else:
-            state[key] = await client.get(key)
-    return state
-
-
-async def test_running_a_batch_twice_changes_nothing(settings, redis_client):
-    topics = settings.topics
-    keys = KeySpace(settings.redis_key_prefix, SERVICE)
-    handler = make_handler(settings, redis_client, IdentityScript(redis_client, keys))
-    tracking = await owned_tracking(redis_client, keys, "redelivery", [
-        TopicPartition(topics.identity_events, 0), TopicPartition(topics.cohort_changes, 1)])
-    events = as_records(topics.identity_events, 0, [
-        track("t1", E("u1"), D("d1")), b"poison", alias_new("a1", ("email", "a@x.com", "u1")), track("t2", E("u3")),
-    ])
-    changes = as_records(topics.cohort_changes, 1, [
-        cohort("c1", add(E("u1")), add(E("u2")), add(D("d1")), add(A("email", "a@x.com")), add(E("u3"))),
-    ])
-
-    async def run_batch():
-        return (
-            await handler(TopicPartition(topics.cohort_changes, 1), changes, tracking)
-            + await handler(TopicPartition(topics.identity_events, 0), events, tracking)
-        )
-
-    first = await run_batch()
-    state = await redis_state(redis_client, settings.redis_key_prefix)
-    second = await run_batch()
-    assert second == first  # the very same bytes: replays hand back the stored outputs
-    assert await redis_state(redis_client, settings.redis_key_prefix) == state
-    assert [o.topic for o in first].count(dlq_name(topics.identity_events)) == 1
-    parked_now = [orjson.loads(o.value) for o in first if o.topic == topics.membership_unmatched]
-    assert {(p["identifier"]["value"], p["reason"]) for p in parked_now} == {
-        ("u1", "unknown_external_id"), ("u2", "unknown_external_id"), ("d1", "unknown_device_id"),
-        ("a@x.com", "unknown_alias"), ("u3", "unknown_external_id"),
-    }
-    drained = [orjson.loads(o.value) for o in first if o.topic == topics.membership_resolved]
-    assert sorted(d["source_id"] for d in drained) == ["c1:0", "c1:2", "c1:3", "c1:4"]
-    assert all(d["was_parked"] for d in drained)
+    resolved = await read_rows(settings, MEMBERSHIP_RESOLVED, 2, settle=1.5)
+    profiles = await read_rows(settings, IDENTITY_PROFILES, 2, settle=0.5)
+    unmatched = await read_rows(settings, MEMBERSHIP_UNMATCHED, 2, settle=0.5)
+    assert {topics.cohort_changes, topics.identity_events, topics.identity_forwarded} <= set(failed)
+    assert sorted(row[2][6] for row in rows(settings, MEMBERSHIP_RESOLVED, resolved)) == ["c1:0", "c1:1"]
+    assert len(profiles) == 2 and len(rows(settings, MEMBERSHIP_UNMATCHED, unmatched)) == 2

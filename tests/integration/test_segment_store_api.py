@@ -12,6 +12,7 @@ import orjson
 import pytest
 from cohort_shared import schemas as s
 from cohort_shared.kafka import make_producer
+from cohort_shared.publishing import partition_for
 from cohort_shared.testing import eventually, read_topic, unique
 from cohort_shared.topics import dlq_name
 from segment_store.app import create_app
@@ -21,7 +22,7 @@ from segment_store.settings import SegmentSettings
 pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 TOPIC_OF = {
-    s.MembershipResolved: "membership.resolved", s.MembershipUnmatched: "membership.unmatched",
+    s.MembershipResolvedBatch: "membership.resolved", s.MembershipUnmatchedBatch: "membership.unmatched",
     s.CohortNamed: "cohort.meta", s.CohortChangesReceived: "cohort.meta", s.ProfilesMerged: "identity.merges",
     s.ProfileDeleted: "identity.merges", s.ProfileUpdated: "identity.profiles",
 }
@@ -39,7 +40,10 @@ class Harness:
     async def send(self, *messages: s.Message) -> None:
         for message in messages:
             topic = self.settings.topics.name(TOPIC_OF[type(message)])
-            await self.producer.send(topic, message.to_bytes(), key=message.kafka_key())
+            # A batch of resolved changes goes to its users' partition, as identity-resolution sends it.
+            partition = (partition_for(message.rows[0][2].encode(), 3)
+                         if isinstance(message, s.MembershipResolvedBatch) else None)
+            await self.producer.send(topic, message.to_bytes(), key=message.kafka_key(), partition=partition)
         await self.producer.flush()
 
     async def tombstone(self, user_id: str) -> None:
@@ -78,13 +82,17 @@ async def store(stack_env, kafka_topics, redis_client) -> AsyncIterator[Harness]
 
 
 def resolved(ws: str, cohort: str, user: str, change: str = "add", *, partner: str = "mixpanel",
-             external_id: str | None = None, parked: bool = False) -> s.MembershipResolved:
+             external_id: str | None = None, parked: bool = False) -> s.MembershipResolvedBatch:
+    """One resolved change, as a batch of one row (identity-resolution sends batches)."""
     now = s.utc_now()
-    return s.MembershipResolved(
-        workspace_id=ws, partner=partner, cohort_id=cohort, user_id=user, external_id=external_id, change=change,
-        identifier=s.Identifier(kind="external_id", value=external_id or user), source_id=f"src-{next(_sources)}",
-        accepted_at=now, resolved_at=now, was_parked=parked,
-    )
+    accepted_ms = int(now.timestamp() * 1000)
+    row = (partner, cohort, user, external_id, change, f"src-{next(_sources)}", accepted_ms, parked)
+    return s.MembershipResolvedBatch(workspace_id=ws, resolved_at=now, rows=[row])
+
+
+def unmatched(ws: str, cohort: str, reason: str, value: str, *, partner: str = "mixpanel") -> s.MembershipUnmatchedBatch:
+    return s.MembershipUnmatchedBatch(workspace_id=ws, partner=partner, cohort_id=cohort, accepted_at=s.utc_now(),
+                                      rows=[("alias", value, "email", "add", reason, "r1:5", None)])
 
 
 def named(ws: str, cohort: str, name: str, partner: str = "mixpanel") -> s.CohortNamed:
@@ -111,9 +119,7 @@ async def test_cohorts_are_listed_once_named_and_report_what_was_sent(store):
         resolved(ws, "mp_1", "U2"),
         resolved(ws, "mp_1", "U1", external_id="u1"),          # already a member
         resolved(ws, "mp_1", "U3", "remove"),                  # not a member
-        s.MembershipUnmatched(workspace_id=ws, partner="mixpanel", cohort_id="mp_1", change="add",
-                              identifier=s.Identifier(kind="alias", value="a@x.com", label="email"),
-                              reason="unknown_alias", source_id="r1:5", accepted_at=now),
+        unmatched(ws, "mp_1", "unknown_alias", "a@x.com"),
         resolved(ws, "mp_1", "U4", parked=True),               # the parked alias, applied late
         resolved(ws, "mp_new", "U1", external_id="u1"),        # a cohort never named
     )
@@ -386,7 +392,7 @@ async def test_a_poison_record_goes_to_its_dlq_and_the_stream_moves_on(store):
     dead = await read_topic(store.settings.kafka_bootstrap_servers, dlq_name(topic), expected=2)
     assert [r.value for r in dead][0] == b"{not json"
     reasons = [dict(r.headers)["dlq.reason"] for r in dead]
-    assert all(reason.startswith(b"schema validation failed") for reason in reasons), reasons
+    assert all(reason.startswith(b"invalid membership.resolved record: schema validation failed") for reason in reasons), reasons
     assert not any(b"bad ws" in reason for reason in reasons), "a DLQ reason must not copy values out of the record"
     assert dict(dead[0].headers)["dlq.service"] == b"segment-store"
 

@@ -6,50 +6,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from cohort_shared.kafka import ensure_topics, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
-from cohort_shared.redis_store import KeySpace, probe_redis
+from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
-from cohort_shared.stream.processor import TransactionalProcessor
+from cohort_shared.state.client import connect_state
+from cohort_shared.stream.engine import StreamProcessor
 from cohort_shared.stream.repair_api import repair_router
 from fastapi import Depends, FastAPI
 
-from .adapters.identity_script import IdentityScript
-from .adapters.profile_reader import ProfileReader
-from .adapters.reports import RequestReports
+from .adapters.book_store import BookStore, ProfileFinder
 from .entrypoints import http
-from .entrypoints.stream import SERVICE, input_topics, make_handler
-from .settings import IdentitySettings
+from .entrypoints.stream import identity_service
+from .settings import SERVICE, IdentitySettings
 
 log = logging.getLogger(SERVICE)
 
-# Longer than the slowest batch (a pipeline of IDENTITY_MAX_BATCH_RECORDS calls of 1,000
-# identifiers each); a timeout only makes the processor read the batch again.
+# Longer than the slowest batch's reads; a timeout only makes the processor read the batch again.
 REDIS_TIMEOUT_SECONDS = 30.0
 
 
-def connect_redis(settings: IdentitySettings) -> aioredis.Redis:
-    return aioredis.from_url(
-        settings.redis_url.get_secret_value(),
-        decode_responses=False,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=2.0,
-    )
-
-
-def build_processor(
-    settings: IdentitySettings, client: aioredis.Redis, instance_id: str | None = None
-) -> TransactionalProcessor:
-    """The consumer of identity.events and cohort.changes, in the service's consumer group."""
-    keys = KeySpace(settings.redis_key_prefix, SERVICE)
-    return TransactionalProcessor(
-        settings,
-        client,
-        service=SERVICE,
+def build_processor(settings: IdentitySettings, client, store: BookStore,
+                    instance_id: str | None = None) -> StreamProcessor:
+    """The consumer of identity.events, identity.forwarded and cohort.changes."""
+    return StreamProcessor(
+        settings, client, identity_service(settings, store),
         group_id=settings.group_id(SERVICE),
-        topics=input_topics(settings),
-        handler=make_handler(settings, client, IdentityScript(client, keys)),
         instance_id=instance_id or settings.member_id(),
         max_records=settings.max_batch_records,
         max_restarts=settings.stream_max_restarts,
@@ -59,8 +41,9 @@ def build_processor(
 
 def create_app(settings: IdentitySettings) -> FastAPI:
     """The HTTP app; its lifespan creates the topics and runs the stream processor."""
-    client = connect_redis(settings)
-    processor = build_processor(settings, client)
+    client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS)
+    store = BookStore(client, settings.redis_key_prefix, settings.topic_partitions)
+    processor = build_processor(settings, client, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +52,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
             log.warning("ADMIN_TOKEN is not set: the operator API answers 401 to everyone")
         await ensure_topics(settings, settings.topics.all())
         await processor.start()
+        store.partitions = processor.partitions.get("identity.events", settings.topic_partitions)
         try:
             yield
         finally:
@@ -76,13 +60,13 @@ def create_app(settings: IdentitySettings) -> FastAPI:
             await client.aclose()
 
     app = FastAPI(title="Cohort Import — identity-resolution", version="1.0.0", lifespan=lifespan)
-    app.state.profiles = ProfileReader(client, KeySpace(settings.redis_key_prefix, SERVICE))
-    app.state.reports = RequestReports(client, KeySpace(settings.redis_key_prefix, SERVICE))
+    app.state.store = store
+    app.state.profiles = ProfileFinder(store)
     app.state.processor = processor
     http.add_error_handlers(app)
     operator = [Depends(admin_guard(settings.admin_token))]
     app.include_router(http.router, dependencies=operator)
-    app.include_router(repair_router(processor.ledger), dependencies=operator)
+    app.include_router(repair_router(processor.divergences), dependencies=operator)
     processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
 
     async def kafka_ready() -> bool:

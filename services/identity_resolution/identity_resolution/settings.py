@@ -8,6 +8,8 @@ from cohort_shared.settings import CommonSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+SERVICE = "identity-resolution"
+
 
 class IdentitySettings(CommonSettings):
     """Everything the service reads from the environment; frozen, secrets masked."""
@@ -23,11 +25,10 @@ class IdentitySettings(CommonSettings):
         1_000_000, ge=0, description="IDENTITY_MAX_PARKED_PER_WORKSPACE: parked changes a workspace may have; "
         "beyond it a change is unmatched parking_full"
     )
-    # Each record may carry 1,000 identifiers, so 20 records are up to 20,000 outputs in one
-    # Kafka transaction and one Redis outbox: well inside the 30 s transaction timeout, and
-    # measured as fast as larger batches (services/identity_resolution/bench).
+    # A cohort.changes record carries up to 1,000 identifiers: 50 records are up to 50,000
+    # changes in one Kafka transaction, well inside its 30 s timeout.
     max_batch_records: int = Field(
-        20, ge=1, le=10000, description="IDENTITY_MAX_BATCH_RECORDS: input records per Kafka transaction"
+        50, ge=1, le=10000, description="IDENTITY_MAX_BATCH_RECORDS: input records per Kafka transaction"
     )
 
     def member_id(self) -> str:

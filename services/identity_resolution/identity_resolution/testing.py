@@ -1,6 +1,6 @@
 """For tests: build input records tersely, and summarize outputs as tuples, so that the rule
 table (`services/identity_resolution/tests/rule_table.py`) reads like the rules. The same
-table drives the pure Python rules and the Lua script on a real Redis.
+table drives the pure Python rules and the book store on a real Redis.
 
 Outputs are summarized as tuples:
   ("resolved", cohort, change, identifier, user, external_id)         matched at once
@@ -30,7 +30,9 @@ from cohort_shared.schemas import (
     Identifier,
     IdentifyRequested,
     MembershipResolved,
+    MembershipResolvedBatch,
     MembershipUnmatched,
+    MembershipUnmatchedBatch,
     MergeRequested,
     MergeUpdate,
     Message,
@@ -45,7 +47,7 @@ from cohort_shared.schemas import (
     decode,
 )
 from cohort_shared.settings import CommonSettings
-from cohort_shared.topics import Topics
+from cohort_shared.topics import MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED, Topics
 
 from identity_resolution.domain.book import Profile
 from identity_resolution.domain.effects import Clock, Emitted
@@ -227,11 +229,21 @@ _APPLIED_AT = ("resolved_at", "updated_at", "merged_at", "deleted_at")
 
 def canonical(base_topic: str, key: str, message: Message | bytes | None) -> tuple:
     """An output with the times it was applied at left out (`parked_until` reduced to whether
-    it is set), so runs at different moments, and the Python rules, compare equal."""
+    it is set), so runs at different moments, and the Python rules, compare equal. A change
+    (resolved or unmatched) is reduced to what its batch row carries."""
     if message is None:
         return (base_topic, key, None)
     if isinstance(message, bytes):
         message = decode(base_topic, message)
+    if isinstance(message, MembershipResolved):
+        return (MEMBERSHIP_RESOLVED, message.user_id, (
+            message.workspace_id, message.partner, message.cohort_id, message.user_id, message.external_id,
+            message.change, message.source_id, message.was_parked))
+    if isinstance(message, MembershipUnmatched):
+        i = message.identifier
+        return (MEMBERSHIP_UNMATCHED, key, (
+            message.workspace_id, message.partner, message.cohort_id, i.kind, i.value, i.label, message.change,
+            message.reason, message.source_id, message.parked_until is not None))
     fields = message.model_dump(mode="json")
     for name in _APPLIED_AT:
         fields.pop(name, None)
@@ -273,3 +285,51 @@ def load_rule_table():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.SCENARIOS
+
+
+def canonical_rows(base_topic: str, record) -> list[tuple]:
+    """The outputs a published record stands for, each as `canonical` gives it: a batch is one
+    per row (and must sit on its users' partition); any other record is itself."""
+    value = record.value
+    if value is None:
+        return [canonical(base_topic, record.key.decode(), None)]
+    message = decode(base_topic, value)
+    if isinstance(message, MembershipResolvedBatch):
+        ws = message.workspace_id
+        return [(MEMBERSHIP_RESOLVED, user_id, (ws, partner, cohort_id, user_id, ext, change, source, parked))
+                for partner, cohort_id, user_id, ext, change, source, _, parked in message.rows]
+    if isinstance(message, MembershipUnmatchedBatch):
+        key = cohort_key(message.workspace_id, message.partner, message.cohort_id).decode()
+        return [(MEMBERSHIP_UNMATCHED, key, (message.workspace_id, message.partner, message.cohort_id, kind, v, label,
+                                             change, reason, source, until is not None))
+                for kind, v, label, change, reason, source, until in message.rows]
+    return [canonical(base_topic, record.key.decode(), message)]
+
+
+async def read_rows(settings: CommonSettings, base_topic: str, expected: int, *, timeout: float = 30.0,
+                    settle: float = 0.0) -> list:
+    """Read `base_topic` from the start until it holds `expected` outputs (batch rows count
+    one each), then `settle` seconds more; the records as read."""
+    import time
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(settings.topics.name(base_topic), bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                isolation_level="read_committed", group_id=None)
+    await consumer.start()
+    records, count = [], 0
+    try:
+        deadline = time.monotonic() + timeout
+        while count < expected and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for record in batch:
+                    records.append(record)
+                    count += len(canonical_rows(base_topic, record))
+        until = time.monotonic() + settle
+        while time.monotonic() < until:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records

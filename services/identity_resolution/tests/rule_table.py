@@ -1,6 +1,6 @@
 """Every matching and profile rule as a table: input records in, expected outputs out.
 
-Driven against the pure Python rules (`test_rules.py`) and against `identity.lua` on a
+Driven against the pure Python rules (`test_rules.py`) and through the book store on a
 real Redis (`tests/integration/test_identity_resolution_rules.py`). Tuples are explained
 in `identity_resolution.testing`; `user("t1", 1)` is the profile the second entry of
 request t1 created.

@@ -61,6 +61,6 @@ def test_settings_read_their_environment_names(monkeypatch):
     monkeypatch.setenv("INSTANCE_ID", "pod-3")
     monkeypatch.setenv("REDIS_URL", "redis://:hunter2@redis:6379/0")
     settings = IdentitySettings()
-    assert (settings.port, settings.park_window_seconds, settings.max_batch_records) == (9191, 60, 20)
+    assert (settings.port, settings.park_window_seconds, settings.max_batch_records) == (9191, 60, 50)
     assert settings.member_id() == "pod-3"
     assert "hunter2" not in str(settings.masked())

@@ -1,5 +1,5 @@
-"""The rule table against the pure Python rules (the Lua script runs the same table in
-tests/integration/test_identity_resolution_rules.py)."""
+"""The rule table against the pure Python rules (the same table runs through the book store
+on a real Redis in tests/integration/test_identity_resolution_rules.py)."""
 
 import pytest
 from cohort_shared.schemas import MembershipResolved, MembershipUnmatched

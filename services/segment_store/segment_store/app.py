@@ -7,20 +7,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from cohort_shared.kafka import ensure_topics, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
+from cohort_shared.state.client import connect_state
+from cohort_shared.stream.engine import StreamProcessor
 from cohort_shared.stream.repair_api import repair_router
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import Counter, Histogram
 
-from .adapters.change_stream import ChangeStream
-from .adapters.scripts import Scripts
 from .adapters.store import Store
+from .adapters.task_store import TaskStore
 from .entrypoints import operator_api
 from .entrypoints.http_errors import add_error_handlers
+from .entrypoints.stream import segment_service
 from .service_layer import SegmentStoreService
 from .settings import SegmentSettings
 
@@ -30,62 +31,62 @@ REQUESTS = Counter("segment_http_requests_total", "HTTP requests", ["route", "st
 LATENCY = Histogram("segment_http_request_seconds", "HTTP request latency", ["route"])
 
 
-def connect_redis(settings: SegmentSettings) -> aioredis.Redis:
-    """Like cohort_shared.redis_store.connect, with timeouts so a dead Redis means a 503, not a hang."""
-    return aioredis.from_url(
-        settings.redis_url.get_secret_value(), decode_responses=False,
-        socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+def build_processor(settings: SegmentSettings, client) -> StreamProcessor:
+    """The consumer of segment-store's inputs, in the service's consumer group."""
+    return StreamProcessor(
+        settings, client, segment_service(settings, TaskStore(client, settings.redis_key_prefix)),
+        group_id=settings.group, instance_id=settings.instance, max_records=settings.batch_max_records,
+        max_batch_bytes=settings.batch_max_bytes,
+        session_timeout_ms=settings.session_timeout_ms, max_restarts=settings.stream_max_restarts,
+        restart_window_s=settings.stream_restart_window_seconds,
     )
 
 
 def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI:
     """The segment-store app; with `run_stream` its lifespan also consumes the input topics."""
-    client = connect_redis(settings)
-    scripts = Scripts(client)
-    stream = ChangeStream(settings, client, scripts) if run_stream else None
+    client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS, connect_timeout=REDIS_TIMEOUT_SECONDS)
+    processor = build_processor(settings, client) if run_stream else None
+    store = Store(client, settings.redis_key_prefix, settings.topic_partitions, settings.segment_buckets_per_call)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("starting with settings %s", settings.masked())
-        if stream is not None:
+        if processor is not None:
             await ensure_topics(settings, settings.topics.all())
-            await stream.processor.start()
+            await processor.start()
+            store.partitions = processor.partitions.get("membership.resolved", settings.topic_partitions)
             log.info("consuming as %s.%s", settings.group, settings.instance)
         try:
             yield
         finally:
-            if stream is not None:
-                await stream.processor.stop()
+            if processor is not None:
+                await processor.stop()
             await client.aclose()
 
     app = FastAPI(
         title="Cohort Import — segment-store", version="1.0.0", lifespan=lifespan,
         description="Cohort memberships, sync reports, segments and usage (operator API).",
     )
-    app.state.segments = SegmentStoreService(Store(client, scripts, settings.redis_key_prefix,
-                                                   settings.segment_buckets_per_call))
+    app.state.segments = SegmentStoreService(store)
     add_error_handlers(app)
     operator = [Depends(admin_guard(settings.admin_token))]
     app.include_router(operator_api.router, dependencies=operator)
 
     async def kafka_ready() -> bool:
-        if stream is None:
-            return True
-        processor = stream.processor
-        return processor.producer is not None and await probe_kafka(processor.producer)
+        return processor is None or (processor.producer is not None and await probe_kafka(processor.producer))
 
     async def redis_ready() -> bool:
         return await probe_redis(client)
 
     async def processor_ready() -> bool:
-        return stream is None or stream.processor.ready
+        return processor is None or processor.ready
 
-    if stream is not None:
-        app.include_router(repair_router(stream.processor.ledger), dependencies=operator)
-        stream.processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
+    if processor is not None:
+        app.include_router(repair_router(processor.divergences), dependencies=operator)
+        processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
     add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_ready},
-                   alive=(lambda: stream.processor.healthy) if stream else None,
-                   details=(lambda: {"processor": stream.processor.status()}) if stream else None)
+                   alive=(lambda: processor.healthy) if processor else None,
+                   details=(lambda: {"processor": processor.status()}) if processor else None)
 
     @app.middleware("http")
     async def measure(request: Request, call_next) -> Response:

@@ -7,6 +7,7 @@ import uuid
 
 from cohort_shared.paging import page
 
+from .adapters.layout import SEP, cohort_code
 from .adapters.store import Member, Store
 from .domain.cursor import check_limit, decode_cursor, encode_cursor
 from .domain.errors import Ambiguous, Invalid, NotFound
@@ -15,15 +16,15 @@ from .domain.planning import plan_filter
 from .domain.user_refs import parse_user_ref
 
 
-def cohort_summary(fields: dict[str, str]) -> dict:
+def cohort_summary(fields: dict) -> dict:
     return {
-        "partner": fields["p"], "cohort_id": fields["c"], "name": fields["nm"],
+        "partner": fields["p"], "cohort_id": fields["c"], "name": fields.get("nm", fields["c"]),
         "member_count": int(fields.get("mc", 0)), "updated_at": fields.get("ua"),
     }
 
 
-def sync_report(fields: dict[str, str]) -> dict:
-    unmatched = {f[2:]: int(v) for f, v in sorted(fields.items()) if f.startswith("u:")}
+def sync_report(fields: dict) -> dict:
+    unmatched = {f[2:]: int(v) for f, v in sorted(fields.items()) if f.startswith("u:") and int(v)}
     return {
         "received": int(fields.get("rc", 0)), "applied": int(fields.get("ap", 0)),
         "already_in_state": int(fields.get("al", 0)), "unmatched": unmatched,
@@ -34,7 +35,7 @@ def sync_report(fields: dict[str, str]) -> dict:
 def members_page(members: list[Member], done: bool, listing: str) -> dict:
     return {
         "members": [{"user_id": m.user_id, "external_id": m.external_id} for m in members],
-        "next_cursor": None if done or not members else encode_cursor(listing, members[-1].number),
+        "next_cursor": None if done or not members else encode_cursor(listing, members[-1].place),
     }
 
 
@@ -46,10 +47,11 @@ class SegmentStoreService:
 
     async def list_cohorts(self, ws: str, cursor: str | None = None, limit: int | None = None) -> dict:
         """A page of the workspace's cohorts in (partner, cohort_id) order."""
-        named = await self.store.cohorts_by_name(ws)
-        chosen, next_cursor = page(named, lambda item: item[0], f"cohorts:{ws}", cursor, limit)
-        fields = await self.store.cohort_fields(ws, [k for _, k in chosen])
-        return {"cohorts": [cohort_summary(f) for f in fields], "next_cursor": next_cursor}
+        known = await self.store.cohorts(ws)
+        chosen, next_cursor = page(known.items(), lambda item: SEP.join(item[1]), f"cohorts:{ws}", cursor, limit)
+        reports = await self.store.reports(ws, [code for code, _ in chosen])
+        return {"cohorts": [cohort_summary({"p": p, "c": c, **reports[code]}) for code, (p, c) in chosen],
+                "next_cursor": next_cursor}
 
     async def list_segments(self, ws: str, cursor: str | None = None, limit: int | None = None) -> dict:
         """A page of the workspace's segments in segment_id order."""
@@ -58,39 +60,38 @@ class SegmentStoreService:
         return {"segments": [{"segment_id": sid, "name": d["name"], "filter": d["filter"]} for sid, d in chosen],
                 "next_cursor": next_cursor}
 
-    async def _cohort_number(self, ws: str, cohort_id: str, partner: str | None) -> int:
-        if partner is not None:
-            k = await self.store.cohort_number(ws, partner, cohort_id)
-            numbers = [k] if k is not None else []
-        else:
-            numbers = await self.store.cohort_numbers(ws, cohort_id)
-        if not numbers:
+    async def _cohort(self, ws: str, cohort_id: str, partner: str | None) -> tuple[str, tuple[str, str]]:
+        found = [(code, name) for code, name in (await self.store.cohorts(ws)).items()
+                 if name[1] == cohort_id and (partner is None or name[0] == partner)]
+        if not found:
             raise NotFound(f"cohort_id {cohort_id!r}: no such cohort in this workspace")
-        if len(numbers) > 1:
-            fields = await self.store.cohort_fields(ws, numbers)
-            partners = ", ".join(sorted(f["p"] for f in fields))
+        if len(found) > 1:
+            partners = ", ".join(sorted(name[0] for _, name in found))
             raise Ambiguous(f"cohort_id {cohort_id!r} names cohorts of several partners ({partners}); add ?partner=")
-        return numbers[0]
+        return found[0]
 
     async def cohort(self, ws: str, cohort_id: str, partner: str | None) -> dict:
-        k = await self._cohort_number(ws, cohort_id, partner)
-        (fields,) = await self.store.cohort_fields(ws, [k])
+        code, (p, c) = await self._cohort(ws, cohort_id, partner)
+        fields = {"p": p, "c": c, **(await self.store.reports(ws, [code]))[code]}
         return {**cohort_summary(fields), "sync_report": sync_report(fields)}
 
     async def cohort_members(self, ws: str, cohort_id: str, partner: str | None, cursor: str | None,
                              limit: int | None) -> dict:
         limit = check_limit(limit)
-        k = await self._cohort_number(ws, cohort_id, partner)
-        listing = f"cohort:{ws}:{k}"
+        code, _ = await self._cohort(ws, cohort_id, partner)
+        listing = f"cohort:{ws}:{code}"
         after = decode_cursor(listing, cursor)
-        members, done = await self.store.page(ws, [["union", [["cohort", k]]]], after, limit)
+        members, done = await self.store.page(ws, [["union", [["cohort", code]]]], after, limit)
         return members_page(members, done, listing)
 
     async def user_cohorts(self, ws: str, user_ref: str) -> dict:
         found = await self.store.find_user(ws, parse_user_ref(user_ref), with_cohorts=True)
         if found is None:
             raise NotFound(f"user_ref {user_ref!r}: no such user in this workspace")
-        cohorts = [{"partner": p, "cohort_id": c, "name": name} for p, c, name in found.cohorts]
+        known = await self.store.cohorts(ws)
+        reports = await self.store.reports(ws, [cohort_code(p, c) for p, c in found.cohorts])
+        cohorts = [{"partner": p, "cohort_id": c, "name": reports[cohort_code(p, c)].get("nm", c)}
+                   for p, c in found.cohorts if cohort_code(p, c) in known]
         return {"user_id": found.user_id, "cohorts": sorted(cohorts, key=lambda c: (c["partner"], c["cohort_id"]))}
 
     async def usage(self, ws: str) -> dict:
@@ -112,8 +113,8 @@ class SegmentStoreService:
         if definition is None:
             raise NotFound(f"segment_id {segment_id!r}: no such segment in this workspace")
         node = parse_filter(definition["filter"])
-        numbers = await self.store.cohort_numbers_of(ws, sorted(cohorts_named(node)))
-        return definition, plan_filter(node, numbers).as_json()
+        codes = {cohort: cohort_code(*cohort) for cohort in cohorts_named(node)}
+        return definition, plan_filter(node, codes).as_json()
 
     async def segment(self, ws: str, segment_id: str) -> dict:
         definition, plan = await self._segment(ws, segment_id)
@@ -132,5 +133,4 @@ class SegmentStoreService:
         found = await self.store.find_user(ws, parse_user_ref(user_ref))
         if found is None:
             raise NotFound(f"user_ref {user_ref!r}: no such user in this workspace")
-        return {"contains": await self.store.contains(ws, plan, found.number)}
-
+        return {"contains": await self.store.contains(ws, plan, found)}

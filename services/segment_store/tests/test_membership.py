@@ -1,30 +1,53 @@
-"""Membership diffing: which changes are effective, what a merge and a deletion emit, and how
-late input for a gone profile is treated."""
+"""The membership rules on a slice: which changes are effective and counted how, the three
+steps of a merge, a deletion, and late input for a profile that is gone."""
 
-from segment_store.domain.membership import Change, Memberships, merge_gains
+from segment_store.domain.membership import (
+    MERGED,
+    TOMBSTONED,
+    Change,
+    Gone,
+    ImportedChange,
+    Slice,
+    accepts_profile_update,
+    apply_import,
+    delete,
+    finish_merge,
+    merge_gains,
+    receive_handover,
+    start_merge,
+)
 
-A, B, C = ("mixpanel", "a"), ("mixpanel", "b"), ("amplitude", "c")
+A, B, C = ("amplitude", "c"), ("mixpanel", "a"), ("mixpanel", "b")
 
 
-def test_an_add_of_a_member_or_a_remove_of_a_non_member_is_a_no_op():
-    m = Memberships()
-    assert m.apply_change(A, "u1", "add") == ("applied", [Change(A, "u1", "added", "cohort_import")])
-    assert m.apply_change(A, "u1", "add") == ("already_in_state", [])
-    assert m.apply_change(A, "u2", "remove") == ("already_in_state", [])
-    assert m.apply_change(A, "u1", "remove") == ("applied", [Change(A, "u1", "removed", "cohort_import")])
-    assert m.members[A] == set()
+def imported(s: Slice, cohort, user, change, source="s"):
+    return apply_import(s, ImportedChange(cohort, user, change, source))
 
 
-def test_a_merge_adds_the_kept_profile_where_new_then_removes_the_merged_one():
-    m = Memberships()
-    for cohort, user in ((A, "merged"), (B, "merged"), (B, "kept"), (C, "kept")):
-        m.apply_change(cohort, user, "add")
-    assert m.merge("merged", "kept") == [
-        Change(A, "kept", "added", "merge"),
-        Change(A, "merged", "removed", "merge"),
-        Change(B, "merged", "removed", "merge"),
-    ]
-    assert m.cohorts_of["kept"] == {A, B, C} and not m.cohorts_of["merged"]
+def test_an_add_of_a_member_or_a_remove_of_a_non_member_is_counted_not_applied():
+    s = Slice("ws")
+    assert imported(s, A, "u1", "add") == Change(A, "u1", "added", "cohort_import", "s")
+    assert imported(s, A, "u1", "add") is None
+    assert imported(s, A, "u2", "remove") is None
+    assert imported(s, A, "u1", "remove", "t") == Change(A, "u1", "removed", "cohort_import", "t")
+    assert s.counters[A, "ap"] == 2 and s.counters[A, "al"] == 2 and s.counters[A, "mc"] == 0
+    assert s.usage == 2
+    assert s.flips == {(A, "u1"): False}
+
+
+def test_a_merge_hands_over_then_the_kept_profile_joins_then_the_merged_one_leaves():
+    merged_side, kept_side = Slice("ws"), Slice("ws")
+    for cohort in (A, B):
+        imported(merged_side, cohort, "merged", "add")
+    imported(kept_side, B, "kept", "add")
+    handed = start_merge(merged_side, "merged", "kept")
+    assert handed == [A, B] and merged_side.gone["merged"] == Gone(MERGED, "kept")
+    assert receive_handover(kept_side, "kept", handed, "m1") == [Change(A, "kept", "added", "merge", "m1")]
+    assert finish_merge(merged_side, "merged", handed, "m1") == [
+        Change(A, "merged", "removed", "merge", "m1"), Change(B, "merged", "removed", "merge", "m1")]
+    assert kept_side.cohorts("kept") == {A, B} and not merged_side.cohorts("merged")
+    assert kept_side.usage == 1 and kept_side.counters[A, "ap"] == 0  # merges are free
+    assert start_merge(merged_side, "merged", "other") is None  # gone already: nothing
 
 
 def test_merge_gains_are_the_merged_cohorts_the_kept_profile_lacks():
@@ -32,42 +55,24 @@ def test_merge_gains_are_the_merged_cohorts_the_kept_profile_lacks():
     assert merge_gains(set(), []) == []
 
 
+def test_a_handover_to_a_profile_merged_itself_goes_on_and_to_a_deleted_one_adds_nothing():
+    s = Slice("ws", gone={"k1": Gone(MERGED, "k2"), "k3": Gone("d")})
+    assert receive_handover(s, "k1", [A], "m") == "k2"
+    assert receive_handover(s, "k3", [A], "m") is None and not s.flips
+
+
 def test_a_deletion_removes_every_membership_once():
-    m = Memberships()
-    m.apply_change(A, "u1", "add")
-    m.apply_change(C, "u1", "add")
-    assert m.delete("u1") == [Change(C, "u1", "removed", "delete"), Change(A, "u1", "removed", "delete")]
-    assert m.delete("u1") == []
+    s = Slice("ws")
+    imported(s, A, "u1", "add")
+    imported(s, C, "u1", "add")
+    assert delete(s, "u1", "d1") == [Change(A, "u1", "removed", "delete", "d1"),
+                                     Change(C, "u1", "removed", "delete", "d1")]
+    assert delete(s, "u1", "d2") == []
 
 
-def test_late_changes_for_a_merged_profile_land_on_the_kept_one():
-    m = Memberships()
-    m.merge("old", "new")
-    assert m.apply_change(A, "old", "add") == ("applied", [Change(A, "new", "added", "cohort_import")])
-    m.merge("new", "newest")
-    assert m.current("old") == "newest"
-    assert m.apply_change(A, "old", "remove") == ("applied", [Change(A, "newest", "removed", "cohort_import")])
-
-
-def test_late_input_for_a_deleted_profile_changes_nothing():
-    m = Memberships()
-    m.apply_change(A, "u1", "add")
-    m.delete("u1")
-    assert m.apply_change(A, "u1", "add") == ("profile_deleted", [])
-    assert m.merge("u1", "u2") == []
-    assert m.delete("u1") == []
-
-
-def test_a_merge_into_a_deleted_profile_only_removes_the_merged_one():
-    m = Memberships()
-    m.apply_change(A, "merged", "add")
-    m.delete("kept")
-    assert m.merge("merged", "kept") == [Change(A, "merged", "removed", "merge")]
-    assert m.current("merged") is None
-
-
-def test_merging_a_profile_into_itself_does_nothing():
-    m = Memberships()
-    m.apply_change(A, "u1", "add")
-    assert m.merge("u1", "u1") == []
-    assert m.members[A] == {"u1"}
+def test_late_changes_of_a_gone_profile_go_to_the_kept_one_or_are_counted_deleted():
+    s = Slice("ws", gone={"m": Gone(MERGED, "k"), "d": Gone("d"), "t": Gone(TOMBSTONED)})
+    assert imported(s, A, "m", "add") == "k"
+    assert imported(s, A, "d", "add") is None and s.counters[A, "u:profile_deleted"] == 1
+    assert imported(s, A, "t", "add") == Change(A, "t", "added", "cohort_import", "s")  # memberships stay
+    assert accepts_profile_update(s, "t") and not accepts_profile_update(s, "m")

@@ -1,9 +1,10 @@
 """Exactly-once stream processing on Kafka and Redis, one module per job:
 
-- `outgoing`: records to publish and dead letters;
-- `scripts`: Lua scripts applied at most once per input record (tracking + outbox), fenced;
-- `partitions`: what Redis keeps per input partition (owner fence, batch in flight, progress,
-  divergences found, repairs asked for);
-- `divergence`: how Redis's progress and Kafka's committed offsets are compared;
-- `processor`: the consume / apply / publish-and-commit loop and its supervision.
+- `engine`: the consume / apply / commit loop every stream service runs, its supervision, and
+  what a handler works with (`TaskContext`);
+- `outgoing`: dead letters (reasons that name fields, never values);
+- `divergence`: how Redis's tracking and Kafka's committed offsets are compared;
+- `divergences`: the divergences found and the repairs operators ask for;
+- `repair_api`: the operator routes for them.
+The Redis side (task keys, write-sets, the one generic commit script) is `cohort_shared.state`.
 """

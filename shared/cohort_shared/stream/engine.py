@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from collections import defaultdict, deque
@@ -175,6 +176,7 @@ class StreamProcessor:
         group_id: str,
         instance_id: str | None = None,
         max_records: int = 200,
+        max_batch_bytes: int = 8 * 1024 * 1024,
         session_timeout_ms: int = 15000,
         on_dead: Callable[[str], None] | None = None,
         max_restarts: int = 5,
@@ -186,6 +188,7 @@ class StreamProcessor:
         self.group_id = group_id
         self.instance_id = instance_id or socket.gethostname()
         self.max_records = max_records
+        self.max_batch_bytes = max_batch_bytes
         self.session_timeout_ms = session_timeout_ms
         self.on_dead = on_dead
         self.max_restarts = max_restarts
@@ -523,14 +526,22 @@ class StreamProcessor:
             self.consumer.resume(*(paused - waiting))
 
     def _ready(self, batches: Batches) -> Batches:
-        """The records to apply now; the others are read again later."""
+        """The records to apply now, at most `max_batch_bytes` of them (records range from one
+        profile to thousands of rows); the others are read again later."""
         isolate = next((p for p in sorted(self._suspects) if any(tp.partition == p for tp in batches)), None)
         kept: Batches = {}
+        budget = self.max_batch_bytes
         for tp, records in batches.items():
-            if self._held(tp.partition) or (isolate is not None and tp.partition != isolate):
+            if self._held(tp.partition) or (isolate is not None and tp.partition != isolate) or budget <= 0:
                 self._seek({tp: records[0].offset})
-            else:
-                kept[tp] = records
+                continue
+            taken = 0
+            while taken < len(records) and (taken == 0 or budget > 0):
+                budget -= len(records[taken].value or b"")
+                taken += 1
+            if taken < len(records):
+                self._seek({tp: records[taken].offset})
+            kept[tp] = records[:taken]
         return kept
 
     def _suspect(self, partitions: set[int]) -> None:
@@ -559,6 +570,9 @@ class StreamProcessor:
                 if self._producer_spoilt:
                     await self._renew_producer()
                 outputs, offsets, counts, committed_tasks = await self._apply(batches)
+                if committed_tasks and self.settings.stream_failpoint == "exit-after-redis-commit":
+                    log.critical("failpoint: exiting after the Redis commit of tasks %s", committed_tasks)
+                    os._exit(137)
                 await self._publish_and_commit(outputs, offsets)
             except Exception as exc:
                 if isinstance(exc, PublishFailed) or _spoils_producer(exc):

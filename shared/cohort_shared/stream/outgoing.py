@@ -1,4 +1,4 @@
-"""Records to publish, dead letters, and decoding what a tracked script returned."""
+"""Dead letters: the original record, and a reason that names fields, never values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from ..topics import Topics, dlq_name
+from ..topics import dlq_name
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +46,3 @@ def dead_letter(record: ConsumerRecord, reason: str, service: str) -> Outgoing:
     ]
     log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
     return Outgoing(dlq_name(record.topic), record.key, record.value, headers)
-
-
-def decode_outputs(raw: bytes | str, topics: Topics) -> list[Outgoing]:
-    """Turn what a tracked script returned into records to publish."""
-    items = orjson.loads(raw)
-    if isinstance(items, dict):  # cjson encodes an empty table as {}
-        return []
-    out = []
-    for item in items:
-        value = item.get("value")
-        if item.get("tombstone"):
-            encoded = None
-        elif isinstance(value, str):
-            encoded = value.encode()
-        else:
-            encoded = orjson.dumps(value)
-        key = item.get("key")
-        out.append(Outgoing(topics.name(item["topic"]), key.encode() if key is not None else None, encoded))
-    return out

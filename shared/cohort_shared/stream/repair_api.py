@@ -7,7 +7,7 @@ from aiokafka import TopicPartition
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from .partitions import REPAIR_ACTIONS, PartitionLedger
+from .divergences import REPAIR_ACTIONS, DivergenceBook
 
 
 class RepairRequest(BaseModel):
@@ -21,7 +21,7 @@ class RepairRequest(BaseModel):
                         "(topic recreated, offsets reset)")
 
 
-def repair_router(ledger: PartitionLedger) -> APIRouter:
+def repair_router(ledger: DivergenceBook) -> APIRouter:
     """`GET /admin/divergences` and `POST /admin/divergences/repair` for `ledger`'s group."""
     router = APIRouter(prefix="/admin/divergences", tags=["operations"])
 

@@ -1,7 +1,8 @@
-"""The pure core: matching rules and profile operations on an in-memory identity book.
+"""The pure core: matching rules and profile operations on an identity book.
 
-`adapters/identity.lua` implements the same rules on Redis; the table in
-`tests/rule_table.py` drives both (unit test here, integration test on real Redis).
+The only copy of the rules: the stream applies them to the part of a book
+`adapters/book_store.py` loads; the table in `tests/rule_table.py` drives them in memory (a
+unit test) and through the store on a real Redis (an integration test).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The identity book of one workspace, in memory: the lookup tables and every profile.
+"""The identity book of one workspace, in memory: the lookup tables, the profiles, and the
+parked cohort changes waiting for an identity to appear.
 
-This is the reference model of what Redis holds (`adapters/identity.lua` keeps the same
-tables, one Redis key each): external ID → user, alias → user, device ID → user, each
-profile's state, and the parked cohort changes waiting for an identity to appear.
+The rules (matching.py, identity_ops.py) run on a `Book`; `adapters/book_store.py` loads the
+part of a workspace's book a batch needs from Redis and writes back what changed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Profile:
     external_id: str | None = None
     aliases: set[str] = field(default_factory=set)  # alias keys
     devices: set[str] = field(default_factory=set)
+    attributes: dict = field(default_factory=dict)  # custom attributes, latest value each
 
     @property
     def identified(self) -> bool:
@@ -82,6 +83,7 @@ class Book:
     profiles: dict[str, Profile] = field(default_factory=dict)
     parked: dict[str, dict[str, ParkedChange]] = field(default_factory=dict)
     parked_counts: dict[int, int] = field(default_factory=dict)  # expiry bucket -> parked changes
+    loaded: dict = field(default_factory=dict, repr=False)  # what the store loaded (to diff)
 
     def live_parked(self, now_bucket: int) -> int:
         """Changes parked and not yet expired (to the bucket); forgets past buckets."""

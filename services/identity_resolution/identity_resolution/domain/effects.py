@@ -1,5 +1,5 @@
 """What applying one input record yields: the messages to publish, in order, and a tally
-for the metrics. The Lua script returns the same, encoded (the tally as a `_tally` output)."""
+for the metrics (the stream records them once the batch is committed)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from cohort_shared.schemas import Message
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-TALLY_TOPIC = "_tally"
-"""Pseudo-topic of the tally the script returns with its outputs; never published."""
 
 
 PARK_COUNT_BUCKET_MS = 600_000
@@ -23,8 +21,8 @@ time has passed, so changes that expired unread leave the count without being vi
 @dataclass(frozen=True)
 class Clock:
     """The time a record is applied at, until when an unknown identifier stays parked, and
-    how many changes a workspace may have parked. Passed in rather than read inside the
-    script, so Python and Lua agree to the millisecond."""
+    how many changes a workspace may have parked. Read once per batch and passed in, so a
+    batch's rules are deterministic."""
 
     now: datetime
     park_window_seconds: int

@@ -1,5 +1,5 @@
 """Identifiers: which ones are bogus, how they are keyed, how internal user IDs are made,
-and how an operator names a profile (`user_ref`). Mirrored by `adapters/identity.lua`."""
+and how an operator names a profile (`user_ref`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from cohort_shared.schemas import Alias, Identifier, ProfileIdentifier
 from cohort_shared.user_refs import RefKind, UserRef, parse_user_ref  # noqa: F401 - re-exported for the domain
 
 # Values analytics tools send when they have no real identifier. Compared after stripping
-# ASCII whitespace (what Lua's %s strips too) and lower-casing ASCII letters.
+# ASCII whitespace and lower-casing ASCII letters only.
 BOGUS_VALUES = frozenset(
     {"", "null", "none", "undefined", "anonymous", "0", "-1", "[object object]", "nan"}
 )
@@ -20,7 +20,7 @@ def is_bogus(value: str) -> bool:
     """True for a placeholder such as "null", " Undefined " or "[object Object]"."""
     stripped = value.strip(_ASCII_WHITESPACE)
     # A non-ASCII value can never equal an ASCII placeholder; lower-casing stays ASCII-only,
-    # as Lua's string.lower is.
+    # so the rule does not depend on the locale.
     return stripped.isascii() and stripped.lower() in BOGUS_VALUES
 
 
@@ -42,7 +42,7 @@ def alias_from_key(key: str) -> Alias:
 
 
 def sort_key(text: str) -> bytes:
-    """Byte order, as Lua's table.sort compares strings (the same as code-point order)."""
+    """Byte order (the same as code-point order): stable whatever the locale."""
     return text.encode()
 
 

@@ -1,5 +1,5 @@
 """How profiles come to exist, change and go (SPEC §2 profile identity API, §3 merges);
-mirrored by `adapters/identity.lua`.
+applied to a book loaded by `adapters/book_store.py`.
 
 - track: a new external ID creates an identified profile, a new device ID an anonymous one;
   a known one is a touch (nothing published).
@@ -207,3 +207,25 @@ def _delete(book: Book, request: DeleteRequested, clock: Clock, applied: Applied
 
 def _publish(book: Book, profile: Profile, clock: Clock, applied: Applied) -> None:
     applied.emit(IDENTITY_PROFILES, profile.user_id, profile.snapshot(book.workspace_id, clock.now))
+
+
+def named_identifiers(request: IdentityRequest) -> list[Identifier]:
+    """Every identifier `request` names: what a store must load to apply it."""
+    if isinstance(request, TrackRequested):
+        return [Identifier(kind="external_id", value=u.external_id) if u.external_id is not None
+                else Identifier(kind="device_id", value=u.device_id or "") for u in request.attributes]
+    if isinstance(request, AliasRequested):
+        named = [Identifier(kind="alias", value=e.alias_name, label=e.alias_label) for e in request.user_aliases]
+        return named + [Identifier(kind="external_id", value=e.external_id)
+                        for e in request.user_aliases if e.external_id is not None]
+    if isinstance(request, IdentifyRequested):
+        return ([Identifier(kind="alias", value=e.user_alias.alias_name, label=e.user_alias.alias_label)
+                 for e in request.aliases_to_identify]
+                + [Identifier(kind="device_id", value=e.device_id) for e in request.devices_to_identify]
+                + [Identifier(kind="external_id", value=e.external_id)
+                   for e in (*request.aliases_to_identify, *request.devices_to_identify)])
+    if isinstance(request, MergeRequested):
+        return [as_identifier(n) for u in request.merge_updates for n in (u.identifier_to_merge, u.identifier_to_keep)]
+    return ([Identifier(kind="external_id", value=v) for v in request.external_ids]
+            + [Identifier(kind="alias", value=a.alias_name, label=a.alias_label) for a in request.user_aliases]
+            + [Identifier(kind="device_id", value=v) for v in request.device_ids])

@@ -1,4 +1,4 @@
-"""The matching rules of SPEC §3, in one place (mirrored by `adapters/identity.lua`):
+"""The matching rules of SPEC §3, in one place:
 
 - bogus identifiers ("null", "undefined", …) are unmatched `invalid_identifier`, never parked;
 - identified profiles match by external ID; every profile, alias-only ones too, by alias;
@@ -14,9 +14,11 @@ Cohort import never creates a profile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cohort_shared.schemas import (
+    CohortChange,
     CohortChangesAccepted,
     Identifier,
     MembershipResolved,
@@ -59,11 +61,13 @@ def match(book: Book, identifier: Identifier) -> Match:
     return Match(profile)
 
 
-def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: Clock) -> Applied:
-    """Resolve every change of one producer request, in order."""
+def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: Clock,
+                           indexed: Iterable[tuple[int, CohortChange]] | None = None) -> Applied:
+    """Resolve the changes of one producer request, in order: all of them, or those of
+    `indexed` ((index in the request, change), as forwarded to the book's owner)."""
     applied = Applied()
     live = book.live_parked(clock.now_bucket)
-    for index, change in enumerate(accepted.changes):
+    for index, change in indexed if indexed is not None else enumerate(accepted.changes):
         parked = ParkedChange(
             partner=accepted.partner,
             cohort_id=accepted.cohort_id,

@@ -10,7 +10,6 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ..adapters.profile_reader import ProfileReader
 from ..domain.identifiers import alias_from_key, parse_user_ref, sort_key
 
 router = APIRouter()
@@ -26,8 +25,7 @@ async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JS
         ref = parse_user_ref(user_ref)
     except ValueError as exc:
         return _error(400, str(exc))
-    reader: ProfileReader = request.app.state.profiles
-    profile = await reader.find(workspace_id, ref)
+    profile = await request.app.state.profiles.find(workspace_id, ref)
     if profile is None:
         return _error(404, "user_ref names no profile in this workspace")
     return JSONResponse({
@@ -53,7 +51,7 @@ async def get_identity_request(workspace_id: str, request_id: str, request: Requ
         return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
     if not _REQUEST_ID.match(request_id):
         return _error(400, "request_id must be the 32 hexadecimal characters ingest answered with")
-    report = await request.app.state.reports.report(workspace_id, request_id)
+    report = await request.app.state.store.report(workspace_id, request_id)
     if report is None:
         return _error(404, "no report for this request_id: not applied yet (retry in a moment), "
                            "older than 7 days, or never accepted in this workspace")
@@ -65,7 +63,7 @@ async def get_identity_report(workspace_id: str, request: Request) -> JSONRespon
     """Profile identity entries skipped in this workspace, ever, by reason."""
     if not _WORKSPACE.match(workspace_id):
         return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
-    return JSONResponse({"skipped_by_reason": await request.app.state.reports.skipped(workspace_id)})
+    return JSONResponse({"skipped_by_reason": await request.app.state.store.skipped(workspace_id)})
 
 
 def add_error_handlers(app: FastAPI) -> None:

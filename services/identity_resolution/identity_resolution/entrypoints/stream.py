@@ -1,95 +1,242 @@
-"""The stream entrypoint: decode each record, apply it with the Lua script, publish what the
-script returned. Delivery is transactional (`cohort_shared.stream`): effects are applied once
-per record in Redis, outputs published with the consumed offsets in one Kafka transaction."""
+"""identity-resolution's stream, on the shared engine (`cohort_shared.stream.engine`): three
+inputs, two handlers.
+
+- cohort.changes (stateless, any task): each change is resolved against its workspace's
+  book, read only. A known identifier becomes a membership.resolved row, sent to the
+  partition of its user; a bogus one, or the device of an identified user, an unmatched row.
+  An unknown identifier, or one with changes still on their way to the book, is forwarded to
+  the book's task (identity.forwarded) so that parking and the identity that ends it are
+  decided in one place, in order.
+- identity.events and identity.forwarded (stateful, the book's task): profile operations
+  and forwarded changes, on one loaded book per workspace; the rules are
+  `domain.identity_ops` and `domain.matching`; `adapters.book_store` loads and saves.
+Delivery: the engine's (exactly once: write-set, tracking and outbox in one Redis commit per
+task, outputs and offsets in one Kafka transaction).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter as Tally
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
-import orjson
-import redis.asyncio as aioredis
-from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
-from cohort_shared.schemas import decode, utc_now
-from cohort_shared.stream.outgoing import Outgoing, dead_letter, decode_outputs, describe_rejection
-from cohort_shared.stream.processor import BatchHandler
-from cohort_shared.stream.tracking import Tracking
-from cohort_shared.topics import COHORT_CHANGES, IDENTITY_EVENTS
+from cohort_shared import schemas as s
+from cohort_shared.publishing import partition_for
+from cohort_shared.stream.engine import InputTopic, StreamService, TaskContext
+from cohort_shared.topics import (
+    COHORT_CHANGES,
+    IDENTITY_EVENTS,
+    IDENTITY_FORWARDED,
+    IDENTITY_MERGES,
+    IDENTITY_PROFILES,
+    MEMBERSHIP_RESOLVED,
+    MEMBERSHIP_UNMATCHED,
+)
 from prometheus_client import Counter, Gauge
 
-from ..adapters.identity_script import IdentityScript
-from ..domain.effects import TALLY_TOPIC, Clock, Tally
-from ..settings import IdentitySettings
+from ..adapters.book_store import BookStore
+from ..domain.book import Book, park_key
+from ..domain.effects import Applied, Clock
+from ..domain.identity_ops import apply_identity_request, named_identifiers
+from ..domain.matching import PARKABLE, match, resolve_cohort_changes
+from ..settings import SERVICE, IdentitySettings
 
-SERVICE = "identity-resolution"
 log = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 RESOLVED = Counter("identity_resolved_total", "Cohort changes matched to a profile when they arrived")
 UNMATCHED = Counter("identity_unmatched_total", "Cohort changes no profile matched", ["reason"])
+FORWARDED = Counter("identity_forwarded_total", "Cohort changes forwarded to their workspace's book")
 PARKED = Counter("identity_parked_total", "Unmatched cohort changes parked until their identity appears")
 DRAINED = Counter("identity_drained_total", "Parked cohort changes applied once their identity appeared")
 SKIPPED = Counter("identity_entries_skipped_total", "Profile identity entries skipped", ["reason"])
 PARKED_NOW = Gauge("identity_parked_changes", "Changes parked, waiting for their identity", ["workspace"])
 
+IdentityRequest = (s.TrackRequested, s.AliasRequested, s.IdentifyRequested, s.MergeRequested, s.DeleteRequested)
 
-def make_handler(settings: IdentitySettings, client: aioredis.Redis, script: IdentityScript) -> BatchHandler:
-    """The batch handler of both input topics."""
-    topics = settings.topics
-    base_topics = {topics.cohort_changes: COHORT_CHANGES, topics.identity_events: IDENTITY_EVENTS}
-    tally_topic = topics.name(TALLY_TOPIC)
 
-    async def on_records(tp: TopicPartition, records: list[ConsumerRecord], tracking: Tracking) -> list[Outgoing]:
-        """Apply one partition's batch: one script call per record, all in one round trip."""
-        await script.ensure_loaded()
-        base_topic = base_topics[tp.topic]
-        clock = Clock(utc_now(), settings.park_window_seconds, settings.max_parked_per_workspace)
-        pipe = client.pipeline(transaction=False)
-        plan: list[Outgoing | tuple[ConsumerRecord, str]] = []  # a DLQ record, or (record, workspace) queued
-        for record in records:
-            try:
-                message = decode(base_topic, record.value)
-            except Exception as exc:  # noqa: BLE001 - undecodable or schema-invalid: poison
-                plan.append(dead_letter(record, f"invalid {base_topic} record: {describe_rejection(exc)}", SERVICE))
-                continue
-            script.queue(pipe, tracking.for_record(record, message.workspace_id), record.offset, base_topic, message, clock)
-            plan.append((record, message.workspace_id))
-        results = iter(await pipe.execute() if len(pipe) else [])
-        out: list[Outgoing] = []
-        for item in plan:
-            if isinstance(item, Outgoing):
-                out.append(item)
-                continue
-            record, workspace_id = item
-            for outgoing in decode_outputs(next(results), topics):
-                if outgoing.topic == tally_topic:
-                    _count(Tally.from_json(orjson.loads(outgoing.value or b"{}")), record, workspace_id)
+def ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+class Rows:
+    """Rows of the batched outputs, grouped the way they are published."""
+
+    def __init__(self) -> None:
+        self.resolved: dict[tuple[str, int], list] = defaultdict(list)
+        self.unmatched: dict[tuple[str, str, str], tuple[datetime, list]] = {}
+
+    def resolve(self, ws: str, partitions: int, row: tuple) -> None:
+        self.resolved[ws, partition_for(row[2].encode(), partitions)].append(row)
+
+    def unmatch(self, ws: str, partner: str, cohort_id: str, accepted_at: datetime, row: tuple) -> None:
+        self.unmatched.setdefault((ws, partner, cohort_id), (accepted_at, []))[1].append(row)
+
+    def emit(self, ctx: TaskContext) -> None:
+        for (ws, partition), rows in self.resolved.items():
+            batch = s.MembershipResolvedBatch(workspace_id=ws, resolved_at=ctx.now, rows=rows)
+            ctx.emit(MEMBERSHIP_RESOLVED, batch.to_bytes(), batch.kafka_key(), partition)
+        for (ws, partner, cohort_id), (accepted_at, rows) in self.unmatched.items():
+            batch = s.MembershipUnmatchedBatch(workspace_id=ws, partner=partner, cohort_id=cohort_id,
+                                               accepted_at=accepted_at, rows=rows)
+            ctx.emit(MEMBERSHIP_UNMATCHED, batch.to_bytes(), batch.kafka_key())
+
+
+def unmatched_row(change: s.CohortChange | s.MembershipUnmatched, reason: str, source_id: str,
+                  parked_until: datetime | None) -> tuple:
+    identifier = change.identifier
+    direction = change.change if isinstance(change, s.MembershipUnmatched) else (
+        "remove" if change.should_remove else "add")
+    return (identifier.kind, identifier.value, identifier.label, direction, reason, source_id,
+            None if parked_until is None else ms(parked_until))
+
+
+def identity_service(settings: IdentitySettings, store: BookStore) -> StreamService:
+    """The stream side of identity-resolution (see the module docstring)."""
+
+    async def on_cohort_changes(ctx: TaskContext, requests: list[s.CohortChangesAccepted]) -> None:
+        rows = Rows()
+        by_workspace: dict[str, list[s.CohortChangesAccepted]] = defaultdict(list)
+        for request in requests:
+            by_workspace[request.workspace_id].append(request)
+        for ws, batch in by_workspace.items():
+            identifiers = [c.identifier for r in batch for c in r.changes]
+            book = Book(ws)
+            for (table, field), user_id in (await store.lookups(ws, identifiers)).items():
+                {"x": book.external_ids, "a": book.aliases, "d": book.devices}[table][field] = user_id
+            book.profiles.update(await store.profiles(ws, {*book.external_ids.values(), *book.aliases.values(),
+                                                           *book.devices.values()}))
+            in_flight = await store.in_flight(ws, identifiers)
+            forwarding: Tally = Tally()
+            for request in batch:
+                forwarded = _resolve_known(ctx, book, request, in_flight, rows)
+                if forwarded:
+                    for row in forwarded:
+                        forwarding[park_key(s.Identifier(kind=row[1], value=row[2], label=row[3]))] += 1
+                    message = s.CohortChangesForwarded(
+                        workspace_id=ws, partner=request.partner, cohort_id=request.cohort_id,
+                        request_id=request.request_id, accepted_at=request.accepted_at, rows=forwarded)
+                    ctx.emit(IDENTITY_FORWARDED, message.to_bytes(), message.kafka_key())
+                    ctx.count(FORWARDED, len(forwarded))
+            if forwarding:
+                await store.forwarding(ws, dict(forwarding))
+        rows.emit(ctx)
+
+    def _resolve_known(ctx: TaskContext, book: Book, request: s.CohortChangesAccepted, in_flight: set[str],
+                       rows: Rows) -> list[tuple]:
+        """Resolve what the book already decides; return the rows to forward to it."""
+        ws, partitions = request.workspace_id, ctx.partitions[MEMBERSHIP_RESOLVED]
+        accepted_ms = ms(request.accepted_at)
+        forwarded = []
+        for index, change in enumerate(request.changes):
+            identifier = change.identifier
+            source_id = f"{request.request_id}:{index}"
+            found = match(book, identifier)
+            key = park_key(identifier)
+            if found.reason in PARKABLE or (found.profile is not None and key in in_flight):
+                forwarded.append((index, identifier.kind, identifier.value, identifier.label, change.should_remove))
+                in_flight.add(key)  # a later change of this identifier follows it to the book
+            elif found.profile is None:
+                ctx.count(UNMATCHED.labels(found.reason))
+                rows.unmatch(ws, request.partner, request.cohort_id, request.accepted_at,
+                             unmatched_row(change, found.reason, source_id, None))
+            else:
+                ctx.count(RESOLVED)
+                rows.resolve(ws, partitions, (request.partner, request.cohort_id, found.profile.user_id,
+                                              found.profile.external_id, "remove" if change.should_remove else "add",
+                                              source_id, accepted_ms, False))
+        return forwarded
+
+    async def on_book(ctx: TaskContext, messages: list) -> None:
+        """Profile operations and forwarded changes, each workspace on one loaded book."""
+        clock = Clock(ctx.now, settings.park_window_seconds, settings.max_parked_per_workspace)
+        rows = Rows()
+        by_workspace: dict[str, list] = defaultdict(list)
+        for message in messages:
+            by_workspace[message.workspace_id].append(message)
+        for ws, batch in by_workspace.items():
+            book = await store.load(ws, [i for m in batch for i in _named(m)], with_parking=True)
+            done: Tally = Tally()
+            for message in batch:
+                if isinstance(message, s.CohortChangesForwarded):
+                    applied = _apply_forwarded(book, message, clock)
+                    for _, kind, value, label, _ in message.rows:
+                        done[park_key(s.Identifier(kind=kind, value=value, label=label))] += 1
                 else:
-                    out.append(outgoing)
-        return out
+                    applied = apply_identity_request(book, message, clock)
+                    _report(ctx, store, message, applied)
+                _publish(ctx, ws, applied, rows)
+            store.save(book, ctx.writes, settings.park_window_seconds)
+            if done:
+                store.forwarded_done(ws, dict(done), ctx.after_commit)
+            if book.parked_counts or book.loaded.get("counts"):
+                PARKED_NOW.labels(ws).set(book.live_parked(clock.now_bucket))
+        rows.emit(ctx)
 
-    return on_records
+    def _publish(ctx: TaskContext, ws: str, applied: Applied, rows: Rows) -> None:
+        partitions = ctx.partitions[MEMBERSHIP_RESOLVED]
+        for emitted in applied.emitted:
+            message = emitted.message
+            if isinstance(message, s.MembershipResolved):
+                rows.resolve(ws, partitions, (message.partner, message.cohort_id, message.user_id,
+                                              message.external_id, message.change, message.source_id,
+                                              ms(message.accepted_at), message.was_parked))
+            elif isinstance(message, s.MembershipUnmatched):
+                rows.unmatch(ws, message.partner, message.cohort_id, message.accepted_at,
+                             unmatched_row(message, message.reason, message.source_id, message.parked_until))
+            else:
+                topic = IDENTITY_PROFILES if emitted.topic == IDENTITY_PROFILES else IDENTITY_MERGES
+                ctx.emit(topic, None if message is None else message.to_bytes(), emitted.key.encode())
+        tally = applied.tally
+        ctx.count(RESOLVED, tally.resolved)
+        ctx.count(DRAINED, tally.drained)
+        ctx.count(PARKED, tally.parked)
+        for reason, n in tally.unmatched.items():
+            ctx.count(UNMATCHED.labels(reason), n)
+        for reason, n in tally.skipped.items():
+            ctx.count(SKIPPED.labels(reason), n)
+
+    def decode(base_topic: str, record: ConsumerRecord) -> s.Message:
+        return s.decode(base_topic, record.value)
+
+    return StreamService(
+        name=SERVICE,
+        inputs=[InputTopic(IDENTITY_EVENTS), InputTopic(IDENTITY_FORWARDED), InputTopic(COHORT_CHANGES, stateful=False)],
+        handlers=[((s.CohortChangesAccepted,), on_cohort_changes),
+                  ((*IdentityRequest, s.CohortChangesForwarded), on_book)],
+        decode=decode,
+        outputs=[MEMBERSHIP_RESOLVED],
+    )
 
 
-def _count(tally: Tally, record: ConsumerRecord, workspace_id: str) -> None:
-    # A replayed record hands back its stored tally, so these can count a record twice
-    # after a crash; the published messages never are.
-    if tally.parked_now >= 0:
-        PARKED_NOW.labels(workspace_id).set(tally.parked_now)
-    RESOLVED.inc(tally.resolved)
-    DRAINED.inc(tally.drained)
-    PARKED.inc(tally.parked)
-    for reason, n in tally.unmatched.items():
-        UNMATCHED.labels(reason).inc(n)
-    for reason, n in tally.skipped.items():
-        SKIPPED.labels(reason).inc(n)
-    if tally.skipped:
-        log.info("%s[%d]@%d: skipped entries %s", record.topic, record.partition, record.offset, _plain(tally.skipped))
+def _named(message) -> list[s.Identifier]:
+    """Every identifier an identity request or forwarded batch names."""
+    if isinstance(message, s.CohortChangesForwarded):
+        return [s.Identifier(kind=k, value=v, label=label) for _, k, v, label, _ in message.rows]
+    return named_identifiers(message)
 
 
-def _plain(counts: dict) -> str:
-    return ", ".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
+def _apply_forwarded(book: Book, message: s.CohortChangesForwarded, clock: Clock) -> Applied:
+    accepted = s.CohortChangesAccepted(workspace_id=message.workspace_id, partner=message.partner,
+                                       cohort_id=message.cohort_id, request_id=message.request_id,
+                                       accepted_at=message.accepted_at, changes=[])
+    indexed = [(index, s.CohortChange(identifier=s.Identifier(kind=kind, value=value, label=label),
+                                      should_remove=remove))
+               for index, kind, value, label, remove in message.rows]
+    return resolve_cohort_changes(book, accepted, clock, indexed)
 
 
-def input_topics(settings: IdentitySettings) -> Sequence[str]:
-    return [settings.topics.identity_events, settings.topics.cohort_changes]
+def _report(ctx: TaskContext, store: BookStore, request, applied: Applied) -> None:
+    """What the operator who sent `request` can read back (GET …/identity-requests/<id>)."""
+    skipped = dict(applied.tally.skipped)
+    report = {"request_id": request.request_id, "type": request.type, "entries": _entries(request),
+              "skipped": sum(skipped.values()), "skipped_by_reason": skipped,
+              "skipped_entries": [{"index": i, "reason": r} for i, r in applied.tally.skipped_entries],
+              "applied_at": ctx.now.isoformat()}
+    store.save_report(request.workspace_id, ctx.writes, report, skipped)
+
+
+def _entries(request) -> int:
+    return sum(len(v) for k, v in request.model_dump().items() if isinstance(v, list))

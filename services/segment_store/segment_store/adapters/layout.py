@@ -1,34 +1,28 @@
-"""Redis key layout of segment-store. Every key of a workspace starts with its base,
-`<REDIS_KEY_PREFIX>segment-store:{<workspace>}` — the workspace is the hash tag, so a Lua
-script touching any of them (and the exactly-once tracking keys, which carry the same tag)
-runs in one Redis Cluster slot.
+"""Redis key layout of segment-store, defined here and nowhere else.
 
-Users are numbered per workspace (1, 2, 3, … in order of first sight); numbers bucket by
-`WIDTH`, and every per-user structure is split by bucket so that no key ever grows with the
-workspace or the cohort:
+Each task (partition number p) keeps the state of the users, and the counters of the cohorts,
+that hash to it, under its hash tag `<prefix>{segment-store:p}` (one Redis Cluster slot), so
+one workspace spreads over every shard. Users are numbered per workspace and task (1, 2, 3,
+… in order of first sight); numbers bucket by `WIDTH`, so no key grows with the workspace.
+A cohort is named in keys by its code (`cohort_code`).
 
-  <base>:seq              hash   n = last user number, c = last cohort number
-  <base>:un:<hhh>         hash   user_id → n   (4096 buckets by sha1(user_id); listpack-sized)
-  <base>:rec:<b>          hash   n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
-  <base>:ids:<b>          hash   n → JSON list of the profile's alias/device index fields (to unindex)
-  <base>:ix:<hhh>         hash   "x\\x1f<external_id>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
-                                 (4096 buckets by sha1(field))
-  <base>:gone:<hhh>       hash   user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
-  <base>:all:<b>          set    numbers of every profile of the workspace ("excludes"/"not")
-  <base>:rev:<b>          hash   n → "k1 k2 …" the cohorts the user is in (reverse index), or "*"
-                                 when there are more than 32: then they are the set <base>:rv:<n>
-  <base>:c                hash   partner \\x1f cohort_id → k (cohort number)
-  <base>:byid             hash   cohort_id → "k1 k2 …" (to find a cohort by its ID alone; 409 if several)
-  <base>:cm:<k>           hash   p partner, c cohort_id, nm name, ua updated_at, mc member count,
-                                 rc received, ap applied, al already_in_state, pd dropped pre_2010,
-                                 u:<reason> unmatched
-  <base>:m:<k>:<b>        set    members of cohort k whose number is in bucket b
-  <base>:usage            string data points (sum of applied)
-  <base>:seg              hash   segment_id → JSON {name, filter}
-
-A cohort bucket holds at most WIDTH integers, below Redis's `set-max-intset-entries` (512 by
-default), so it stays an intset: 4 bytes a member. A 10-million-member cohort is ~20,000 such
-keys, none rewritten whole; member counts are counters; listings walk buckets in order.
+  seq:<ws>              string  last user number
+  un:<ws>:<hhh>         hash    user_id → n                     (<hhh>: sha1's first 3 hex digits)
+  rec:<ws>:<b>          hash    n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
+  ids:<ws>:<b>          hash    n → JSON list of the profile's alias/device index fields
+  ix:<ws>:<hhh>         hash    "x\\x1f<ext>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
+  gone:<ws>:<hhh>       hash    user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
+  all:<ws>:<b>          set     numbers of every profile ("excludes" / "not")
+  rev:<ws>:<b>          hash    n → "code code …" (the user's cohorts), or "*": then rv:<ws>:<n>
+  rv:<ws>:<n>           set     codes of a user in more than INLINE cohorts
+  m:<ws>:<code>:<b>     set     members of a cohort whose number is in bucket b
+  cm:<ws>:<code>        hash    p partner, c cohort_id, nm name (in the cohort's own task), ua updated
+                                at, mc member count, ap applied, al already in state, rc received,
+                                pd dropped pre_2010, u:<reason> unmatched — this task's share
+  cohorts:<ws>          hash    code → partner \\x1f cohort_id, for cohorts this task holds data of
+  usage:<ws>            string  data points, this task's share
+  uw:<hhh>              hash    user_id → workspace (identity.profiles tombstones name no workspace)
+Segment definitions are workspace data, not a task's: `<prefix>segment-store:{<ws>}:seg`.
 """
 
 from __future__ import annotations
@@ -36,23 +30,102 @@ from __future__ import annotations
 import hashlib
 
 from cohort_shared.redis_store import KeySpace
+from cohort_shared.state.keys import TaskKeys, spread
 
 from ..settings import SERVICE
 
 WIDTH = 512
 """User numbers per bucket. Must not exceed Redis's set-max-intset-entries (default 512)."""
+INLINE = 32
+"""A user's cohorts in one hash field up to this many; beyond, a set of their own."""
+SEP = "\x1f"
 
 
-def workspace_base(key_prefix: str, workspace_id: str) -> str:
-    return KeySpace(key_prefix, SERVICE).workspace(workspace_id)
+def cohort_code(partner: str, cohort_id: str) -> str:
+    """A cohort's short, stable name in keys."""
+    return hashlib.sha1(f"{partner}{SEP}{cohort_id}".encode()).hexdigest()[:12]
 
 
-def user_to_workspace_key(key_prefix: str, user_id: str) -> str:
-    """user_id → workspace: how a tombstone on identity.profiles (no value) finds its workspace.
-    Split 4096 ways like the per-workspace hashes, so each part stays listpack-encoded."""
-    return KeySpace(key_prefix, SERVICE).service_wide("user-workspace", spread(user_id))
+def bucket(n: int) -> int:
+    return n // WIDTH
 
 
-def spread(text: str) -> str:
-    """The bucket of a string-keyed hash: the first 3 hex digits of its sha1 (as in common.lua)."""
-    return hashlib.sha1(text.encode()).hexdigest()[:3]
+class Layout:
+    """Keys of one task."""
+
+    def __init__(self, prefix: str, partition: int) -> None:
+        self.task = TaskKeys(prefix, SERVICE, partition)
+        self.partition = partition
+
+    def k(self, *parts: str | int) -> str:
+        return self.task.key(*parts)
+
+    def seq(self, ws: str) -> str:
+        return self.k("seq", ws)
+
+    def numbers(self, ws: str, user_id: str) -> str:
+        return self.k("un", ws, spread(user_id))
+
+    def records(self, ws: str, n: int) -> str:
+        return self.k("rec", ws, bucket(n))
+
+    def index_fields(self, ws: str, n: int) -> str:
+        return self.k("ids", ws, bucket(n))
+
+    def index(self, ws: str, field: str) -> str:
+        return self.k("ix", ws, spread(field))
+
+    def gone(self, ws: str, user_id: str) -> str:
+        return self.k("gone", ws, spread(user_id))
+
+    def everyone(self, ws: str, b: int) -> str:
+        return self.k("all", ws, b)
+
+    def reverse(self, ws: str, n: int) -> str:
+        return self.k("rev", ws, bucket(n))
+
+    def reverse_set(self, ws: str, n: int) -> str:
+        return self.k("rv", ws, n)
+
+    def members(self, ws: str, code: str, b: int) -> str:
+        return self.k("m", ws, code, b)
+
+    def members_prefix(self, ws: str, code: str) -> str:
+        return self.k("m", ws, code)
+
+    def everyone_prefix(self, ws: str) -> str:
+        return self.k("all", ws)
+
+    def records_prefix(self, ws: str) -> str:
+        return self.k("rec", ws)
+
+    def counters(self, ws: str, code: str) -> str:
+        return self.k("cm", ws, code)
+
+    def cohorts(self, ws: str) -> str:
+        return self.k("cohorts", ws)
+
+    def usage(self, ws: str) -> str:
+        return self.k("usage", ws)
+
+    def user_workspace(self, user_id: str) -> str:
+        return self.k("uw", spread(user_id))
+
+    def scratch(self, nonce: str) -> str:
+        """A temporary key of this task, for segment evaluation."""
+        return self.k("tmp", nonce)
+
+
+def segments_key(prefix: str, ws: str) -> str:
+    return KeySpace(prefix, SERVICE).workspace(ws, "seg")
+
+
+def encode_record(user_id: str, external_id: str | None, from_profile: bool) -> str:
+    return ("1" if from_profile else "0") + user_id + (SEP + external_id if external_id is not None else "")
+
+
+def decode_record(raw: bytes | str) -> tuple[str, str | None, bool]:
+    """(user_id, external_id, whether it came from identity.profiles)."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    user_id, sep, external_id = text[1:].partition(SEP)
+    return user_id, external_id if sep else None, text[0] == "1"

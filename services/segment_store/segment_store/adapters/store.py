@@ -1,24 +1,31 @@
-"""Reads of segment-store's Redis state (layout.py), for the operator API. Nothing here writes
-memberships: only the change stream does, through its tracked scripts."""
+"""Reads of segment-store's state (layout.py) for the operator API. A workspace's state is
+spread over every task, so each read asks every task and adds up their shares; a member
+listing walks the tasks one after the other. Nothing here writes memberships: only the
+stream does. Segment definitions are written here (they are workspace data, not a task's)."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from importlib import resources
 
 import orjson
-import redis.asyncio as aioredis
+from cohort_shared.publishing import partition_for
+from cohort_shared.state.lua_script import LuaScript
 
 from ..domain.user_refs import UserRef
-from .layout import workspace_base
-from .scripts import Scripts
+from .layout import SEP, WIDTH, Layout, bucket, decode_record, segments_key
 
-SEP = "\x1f"
+EVALUATE = LuaScript(resources.files(__package__).joinpath("lua", "evaluate_segment.lua").read_text())
+TASK_SPAN = 1 << 40
+"""A member's place in a listing: task * TASK_SPAN + its number in that task."""
+SUMMED = ("mc", "ap", "al", "rc", "pd")
 
 
 @dataclass(frozen=True)
 class Member:
-    number: int
+    place: int
     user_id: str
     external_id: str | None
 
@@ -26,103 +33,169 @@ class Member:
 @dataclass(frozen=True)
 class FoundUser:
     user_id: str
+    task: int
     number: int
-    cohorts: list[tuple[str, str, str]]
-    """(partner, cohort_id, name) of each cohort the user is in"""
-
-
-def parse_record(number: int, raw: bytes) -> Member:
-    """A user record: "0|1" + user_id [+ \\x1f + external_id] (layout.py)."""
-    text = raw.decode()[1:]
-    user_id, sep, external_id = text.partition(SEP)
-    return Member(number, user_id, external_id if sep else None)
+    cohorts: list[tuple[str, str]]
+    """(partner, cohort_id) of each cohort the user is in"""
 
 
 class Store:
     """Redis reads for one service instance; every method is scoped to one workspace."""
 
-    def __init__(self, client: aioredis.Redis, scripts: Scripts, key_prefix: str, buckets_per_call: int) -> None:
+    def __init__(self, client, key_prefix: str, partitions: int, buckets_per_call: int) -> None:
         self.redis = client
-        self.scripts = scripts
         self.key_prefix = key_prefix
+        self.partitions = partitions
         self.buckets_per_call = buckets_per_call
 
-    def key(self, ws: str, *parts: str | int) -> str:
-        return ":".join((workspace_base(self.key_prefix, ws), *map(str, parts)))
+    def layout(self, task: int) -> Layout:
+        return Layout(self.key_prefix, task)
 
-    async def cohort_numbers(self, ws: str, cohort_id: str) -> list[int]:
-        """Every cohort (of any partner) with this cohort_id."""
-        raw = await self.redis.hget(self.key(ws, "byid"), cohort_id)
-        return [int(k) for k in raw.split()] if raw else []
+    @property
+    def tasks(self) -> range:
+        return range(self.partitions)
 
-    async def cohort_number(self, ws: str, partner: str, cohort_id: str) -> int | None:
-        raw = await self.redis.hget(self.key(ws, "c"), f"{partner}{SEP}{cohort_id}")
-        return int(raw) if raw else None
+    # ---------------------------------------------------------------- cohorts
 
-    async def cohort_numbers_of(self, ws: str, cohorts: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        if not cohorts:
-            return {}
-        raw = await self.redis.hmget(self.key(ws, "c"), [f"{p}{SEP}{c}" for p, c in cohorts])
-        return {cohort: int(k) for cohort, k in zip(cohorts, raw, strict=True) if k is not None}
-
-    async def cohort_fields(self, ws: str, numbers: list[int]) -> list[dict[str, str]]:
+    async def cohorts(self, ws: str) -> dict[str, tuple[str, str]]:
+        """Every cohort any task holds data of: code → (partner, cohort_id)."""
         pipe = self.redis.pipeline(transaction=False)
-        for k in numbers:
-            pipe.hgetall(self.key(ws, "cm", k))
-        return [{f.decode(): v.decode() for f, v in raw.items()} for raw in await pipe.execute()]
+        for task in self.tasks:
+            pipe.hgetall(self.layout(task).cohorts(ws))
+        found: dict[str, tuple[str, str]] = {}
+        for registry in await pipe.execute():
+            for code, name in registry.items():
+                partner, _, cohort_id = name.decode().partition(SEP)
+                found[code.decode()] = (partner, cohort_id)
+        return found
 
-    async def cohorts_by_name(self, ws: str) -> list[tuple[str, int]]:
-        """Every cohort as (partner \\x1f cohort_id, its number)."""
-        return [(name.decode(), int(k)) for name, k in (await self.redis.hgetall(self.key(ws, "c"))).items()]
+    async def reports(self, ws: str, codes: list[str]) -> dict[str, dict]:
+        """Each cohort's fields, every task's share added up: partner, cohort_id, name, member
+        count, updated_at and the sync report's counters."""
+        pipe = self.redis.pipeline(transaction=False)
+        for code in codes:
+            for task in self.tasks:
+                pipe.hgetall(self.layout(task).counters(ws, code))
+        answers = iter(await pipe.execute())
+        reports = {}
+        for code in codes:
+            totals: Counter = Counter()
+            fields: dict[str, str] = {}
+            for _ in self.tasks:
+                for name, value in next(answers).items():
+                    name, text = name.decode(), value.decode()
+                    if name in SUMMED or name.startswith("u:"):
+                        totals[name] += int(text)
+                    elif name == "ua":
+                        fields["ua"] = max(fields.get("ua", text), text)
+                    else:
+                        fields[name] = text
+            reports[code] = {**fields, **totals}
+        return reports
 
     async def usage(self, ws: str) -> int:
-        return int(await self.redis.get(self.key(ws, "usage")) or 0)
+        pipe = self.redis.pipeline(transaction=False)
+        for task in self.tasks:
+            pipe.get(self.layout(task).usage(ws))
+        return sum(int(v or 0) for v in await pipe.execute())
+
+    # ---------------------------------------------------------------- users
 
     async def find_user(self, ws: str, ref: UserRef, with_cohorts: bool = False) -> FoundUser | None:
-        kind, value = ("user_id", ref.value) if ref.kind == "user_id" else ("index", ref.index_key())
-        raw = await self.scripts.find_user(keys=[self.key(ws)], args=[kind, value, "1" if with_cohorts else "0"])
-        if not raw:
+        """The current profile a user_ref names (None if none, or if it is gone)."""
+        if ref.kind == "user_id":
+            user_id = ref.value
+        else:
+            field = ref.index_key()
+            pipe = self.redis.pipeline(transaction=False)
+            for task in self.tasks:
+                pipe.hget(self.layout(task).index(ws, field), field)
+            user_id = next((v.decode() for v in await pipe.execute() if v), None)
+            if user_id is None:
+                return None
+        task = partition_for(user_id.encode(), self.partitions)
+        layout = self.layout(task)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(layout.gone(ws, user_id), user_id)
+        pipe.hget(layout.numbers(ws, user_id), user_id)
+        gone, number = await pipe.execute()
+        if gone is not None or number is None:
             return None
-        triples = [tuple(x.decode() for x in raw[i:i + 3]) for i in range(2, len(raw), 3)]
-        return FoundUser(raw[0].decode(), int(raw[1]), triples)
+        n = int(number)
+        cohorts: list[tuple[str, str]] = []
+        if with_cohorts:
+            raw = await self.redis.hget(layout.reverse(ws, n), n)
+            codes = (await self.redis.smembers(layout.reverse_set(ws, n)) if raw == b"*"
+                     else (raw or b"").split())
+            registry = await self.redis.hmget(layout.cohorts(ws), [c.decode() for c in codes]) if codes else []
+            cohorts = [tuple(v.decode().split(SEP, 1)) for v in registry if v]
+        return FoundUser(user_id, task, n, cohorts)
+
+    # ---------------------------------------------------------------- set algebra, task by task
+
+    def _plan(self, ws: str, plan: list, task: int) -> bytes:
+        """The plan's sources as this task's key prefixes."""
+        layout = self.layout(task)
+
+        def source(item: list) -> list:
+            if item[0] == "cohort":
+                return ["key", layout.members_prefix(ws, item[1])]
+            if item[0] == "all":
+                return ["key", layout.everyone_prefix(ws)]
+            return item
+
+        return orjson.dumps([[op, [source(s) for s in sources]] for op, sources in plan])
+
+    async def _last_bucket(self, ws: str, task: int) -> int:
+        return bucket(int(await self.redis.get(self.layout(task).seq(ws)) or 0))
+
+    async def _evaluate(self, ws: str, task: int, mode: str, plan: list, at: int, limit: int, budget: int) -> list:
+        layout = self.layout(task)
+        args = [mode, self._plan(ws, plan, task), layout.scratch(uuid.uuid4().hex), at, limit, budget,
+                await self._last_bucket(ws, task), layout.records_prefix(ws)]
+        return await EVALUATE(self.redis, [layout.seq(ws)], args)
 
     async def page(self, ws: str, plan: list, after: int, limit: int) -> tuple[list[Member], bool]:
-        """Up to `limit` members after number `after`, and whether the listing is finished."""
+        """Up to `limit` members after place `after`, and whether the listing is finished."""
         members: list[Member] = []
-        encoded = orjson.dumps(plan)
-        while True:
+        task, number = divmod(after, TASK_SPAN)
+        while task < self.partitions:
             wanted = limit + 1 - len(members)  # one more than asked: is there a next page?
-            raw = await self.scripts.evaluate(
-                keys=[self.key(ws)], args=["page", encoded, uuid.uuid4().hex, after, wanted, self.buckets_per_call]
-            )
-            done, after = int(raw[0]), int(raw[1])
-            members += [parse_record(int(raw[i]), raw[i + 1]) for i in range(2, len(raw), 2)]
+            raw = await self._evaluate(ws, task, "page", plan, number, wanted, self.buckets_per_call)
+            done, number = int(raw[0]), int(raw[1])
+            for i in range(2, len(raw), 2):
+                user_id, external_id, _ = decode_record(raw[i + 1])
+                members.append(Member(task * TASK_SPAN + int(raw[i]), user_id, external_id))
             if len(members) > limit:
                 return members[:limit], False
             if done:
-                return members, True
+                task, number = task + 1, 0
+        return members, True
 
     async def size(self, ws: str, plan: list) -> int:
-        total, bucket, encoded = 0, 0, orjson.dumps(plan)
-        while bucket >= 0:
-            raw = await self.scripts.evaluate(
-                keys=[self.key(ws)], args=["size", encoded, uuid.uuid4().hex, bucket, 0, self.buckets_per_call]
-            )
-            total, bucket = total + int(raw[0]), int(raw[1])
+        total = 0
+        for task in self.tasks:
+            first = 0
+            while first >= 0:
+                raw = await self._evaluate(ws, task, "size", plan, first, 0, self.buckets_per_call)
+                total, first = total + int(raw[0]), int(raw[1])
         return total
 
-    async def contains(self, ws: str, plan: list, number: int) -> bool:
-        raw = await self.scripts.evaluate(
-            keys=[self.key(ws)], args=["contains", orjson.dumps(plan), uuid.uuid4().hex, number, 0, 1]
-        )
-        return raw == 1
+    async def contains(self, ws: str, plan: list, user: FoundUser) -> bool:
+        return await self._evaluate(ws, user.task, "contains", plan, user.number, 0, 1) == 1
+
+    # ---------------------------------------------------------------- segment definitions
 
     async def save_segment(self, ws: str, segment_id: str, definition: dict) -> None:
-        await self.redis.hset(self.key(ws, "seg"), segment_id, orjson.dumps(definition))
-
-    async def all_segments(self, ws: str) -> dict[str, dict]:
-        return {sid.decode(): orjson.loads(raw) for sid, raw in (await self.redis.hgetall(self.key(ws, "seg"))).items()}
+        await self.redis.hset(segments_key(self.key_prefix, ws), segment_id, orjson.dumps(definition))
 
     async def segment(self, ws: str, segment_id: str) -> dict | None:
-        raw = await self.redis.hget(self.key(ws, "seg"), segment_id)
+        raw = await self.redis.hget(segments_key(self.key_prefix, ws), segment_id)
         return orjson.loads(raw) if raw else None
+
+    async def all_segments(self, ws: str) -> dict[str, dict]:
+        raw = await self.redis.hgetall(segments_key(self.key_prefix, ws))
+        return {sid.decode(): orjson.loads(value) for sid, value in raw.items()}
+
+
+__all__ = ["WIDTH", "FoundUser", "Member", "Store"]

@@ -1,35 +1,39 @@
-"""The membership rules of SPEC §4–§5 as pure functions on plain values.
+"""The membership rules of SPEC §4–§5, on the part of one task's state a batch loaded.
 
-The live rules run inside Redis, one Lua script per input record (adapters/lua/), because
-the change, its counters and its event must be one atomic write. This module states the
-same rules readably; unit tests pin them down, and an integration test feeds random
-sequences to both and holds them equal.
+A user's memberships live in the task of the partition its events are keyed to, and only
+that task changes them, so every event of a user comes from one place, in order. The rules
+below work on a `Slice` (the users one batch touches, with all their cohorts) and record
+what they change; `adapters/task_store.py` loads slices and writes the changes back.
 
-Cross-topic order is not guaranteed (a change resolved before a merge may arrive after it),
-so the store remembers every profile that is gone and treats late input deterministically:
-- a change for a merged profile is redirected to the profile it was merged into (following
-  chains): the identifier that matched it now belongs to the kept profile;
-- a change for a deleted profile is ignored and counted `unmatched["profile_deleted"]`;
-- a merge or deletion of a profile already gone does nothing;
-- a merge into a deleted profile just removes the merged one's memberships.
-Profiles (identity.profiles) only feed the index of identifiers and "every profile": a
-tombstone drops the profile from both but leaves its memberships to the merge or deletion
-that identity.merges carries (it may come later and must still find them); an update for a
-merged or deleted profile is ignored, so a late one cannot bring it back.
+- An import's add or remove is *effective* if it changes membership: an event, one applied
+  change (a data point); otherwise it counts as already in state.
+- Late input is handled deterministically, as cross-topic order is not guaranteed: a change
+  for a merged profile goes to the profile it was merged into (forwarded to that profile's
+  task, following chains); one for a deleted profile is ignored and counted
+  `unmatched["profile_deleted"]`; a merge or deletion of a profile already gone does nothing.
+- A merge, in three steps so each user's events come from its own task and the kept
+  profile's additions come first (SPEC §5): the merged profile's task marks it gone and hands
+  its cohorts over (`Handover`); the kept profile's task adds it where it is not a member yet
+  (cause merge, free of data points) and answers (`HandoverDone`); the merged profile's task
+  then removes it from those cohorts. A merge into a deleted profile only removes.
+- A deletion removes the profile from every cohort (cause delete, free) and marks it gone.
+- Profiles (identity.profiles) only feed the index of identifiers and "every profile": a
+  tombstone drops the profile from both but leaves its memberships to the merge or deletion
+  identity.merges carries; an update for a merged or deleted profile is ignored.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 Cohort = tuple[str, str]
 """(partner, cohort_id)"""
 
-Outcome = Literal["applied", "already_in_state", "profile_deleted"]
-DELETED = None
-MAX_HOPS = 64
+DELETED = "d"
+TOMBSTONED = "t"
+MERGED = "m"
 
 
 @dataclass(frozen=True)
@@ -40,75 +44,126 @@ class Change:
     user_id: str
     change: Literal["added", "removed"]
     cause: Literal["cohort_import", "merge", "delete"]
+    source_id: str
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Why a profile no longer takes changes: merged into `kept`, deleted, or tombstoned
+    (identity.profiles dropped it; its memberships wait for identity.merges)."""
+
+    why: Literal["m", "d", "t"]
+    kept: str | None = None
 
 
 @dataclass
-class Memberships:
-    """Members by cohort, cohorts by user, and the profiles that are gone (merged → kept ID, deleted → None)."""
+class Slice:
+    """What one batch loaded of one workspace in one task, and what the rules changed.
 
-    members: dict[Cohort, set[str]] = field(default_factory=lambda: defaultdict(set))
-    cohorts_of: dict[str, set[Cohort]] = field(default_factory=lambda: defaultdict(set))
-    gone: dict[str, str | None] = field(default_factory=dict)
+    `cohorts_of` holds every cohort of each loaded user; `gone` the loaded users no longer
+    taking changes. The rules fill the journal below; nothing else changes the slice."""
 
-    def current(self, user_id: str) -> str | None:
-        """Where changes for `user_id` land now: itself, the profile it was merged into, or None if deleted."""
-        for _ in range(MAX_HOPS):
-            if user_id not in self.gone:
-                return user_id
-            user_id = self.gone[user_id]
-            if user_id is DELETED:
-                return None
-        return user_id
+    workspace_id: str
+    cohorts_of: dict[str, set[Cohort]] = field(default_factory=dict)
+    gone: dict[str, Gone] = field(default_factory=dict)
+    # the journal
+    flips: dict[tuple[Cohort, str], bool] = field(default_factory=dict)  # (cohort, user) -> member now
+    counters: Counter = field(default_factory=Counter)  # (cohort, field) -> delta
+    usage: int = 0
+    touched: set[Cohort] = field(default_factory=set)
+    gone_now: dict[str, Gone] = field(default_factory=dict)
 
-    def apply_change(self, cohort: Cohort, user_id: str, change: Literal["add", "remove"]) -> tuple[Outcome, list[Change]]:
-        """A cohort import's add or remove: effective (an event, a data point) or a no-op."""
-        target = self.current(user_id)
-        if target is None:
-            return "profile_deleted", []
-        member = target in self.members[cohort]
-        if member == (change == "add"):
-            return "already_in_state", []
-        if change == "add":
-            self._add(cohort, target)
-        else:
-            self._remove(cohort, target)
-        return "applied", [Change(cohort, target, "added" if change == "add" else "removed", "cohort_import")]
+    def cohorts(self, user_id: str) -> set[Cohort]:
+        return self.cohorts_of.setdefault(user_id, set())
 
-    def merge(self, merged: str, kept: str) -> list[Change]:
-        """`kept` joins each cohort of `merged` it was not in, then `merged` leaves every cohort."""
-        if merged in self.gone:
-            return []
-        target = self.current(kept)
-        if target == merged:
-            return []
-        moving = sorted(self.cohorts_of.get(merged, ()))
-        added = [] if target is None else merge_gains(self.cohorts_of.get(target, set()), moving)
-        for cohort in added:
-            self._add(cohort, target)
-        for cohort in moving:
-            self._remove(cohort, merged)
-        self.gone[merged] = target
-        return [Change(c, target, "added", "merge") for c in added] + [Change(c, merged, "removed", "merge") for c in moving]
+    def mark_gone(self, user_id: str, gone: Gone) -> None:
+        self.gone[user_id] = self.gone_now[user_id] = gone
 
-    def delete(self, user_id: str) -> list[Change]:
-        """The profile leaves every cohort and is gone."""
-        if user_id in self.gone:
-            return []
-        leaving = sorted(self.cohorts_of.get(user_id, ()))
-        for cohort in leaving:
-            self._remove(cohort, user_id)
-        self.gone[user_id] = DELETED
-        return [Change(c, user_id, "removed", "delete") for c in leaving]
+    def _set(self, cohort: Cohort, user_id: str, member: bool) -> None:
+        (self.cohorts(user_id).add if member else self.cohorts(user_id).discard)(cohort)
+        self.flips[cohort, user_id] = member
+        self.counters[cohort, "mc"] += 1 if member else -1
+        self.touched.add(cohort)
 
-    def _add(self, cohort: Cohort, user_id: str) -> None:
-        self.members[cohort].add(user_id)
-        self.cohorts_of[user_id].add(cohort)
 
-    def _remove(self, cohort: Cohort, user_id: str) -> None:
-        self.members[cohort].discard(user_id)
-        self.cohorts_of[user_id].discard(cohort)
+@dataclass(frozen=True)
+class ImportedChange:
+    """One resolved cohort change (a row of membership.resolved)."""
+
+    cohort: Cohort
+    user_id: str
+    change: Literal["add", "remove"]
+    source_id: str
+
+
+def apply_import(s: Slice, change: ImportedChange) -> Change | str | None:
+    """A cohort import's change: its event if effective; the user it must be forwarded to if
+    the profile was merged; None otherwise (counted)."""
+    cohort = change.cohort
+    s.touched.add(cohort)
+    gone = s.gone.get(change.user_id)
+    if gone is not None and gone.why == MERGED:
+        return gone.kept
+    if gone is not None and gone.why == DELETED:
+        s.counters[cohort, "u:profile_deleted"] += 1
+        return None
+    member = cohort in s.cohorts(change.user_id)
+    if member == (change.change == "add"):
+        s.counters[cohort, "al"] += 1
+        return None
+    s._set(cohort, change.user_id, not member)
+    s.counters[cohort, "ap"] += 1
+    s.usage += 1
+    return Change(cohort, change.user_id, "added" if not member else "removed", "cohort_import", change.source_id)
+
+
+def start_merge(s: Slice, merged: str, kept: str) -> list[Cohort] | None:
+    """Mark `merged` gone into `kept`; the cohorts to hand over (None if it was gone already)."""
+    if merged in s.gone and s.gone[merged].why != TOMBSTONED:
+        return None
+    s.mark_gone(merged, Gone(MERGED, kept))
+    return sorted(s.cohorts(merged))
+
+
+def receive_handover(s: Slice, kept: str, cohorts: list[Cohort], source_id: str) -> list[Change] | str | None:
+    """The kept profile's task: join each handed-over cohort it is not in (cause merge). The
+    user to pass the handover on to if `kept` was merged itself; None if it was deleted."""
+    gone = s.gone.get(kept)
+    if gone is not None and gone.why == MERGED:
+        return gone.kept
+    if gone is not None and gone.why == DELETED:
+        return None
+    gains = merge_gains(s.cohorts(kept), cohorts)
+    for cohort in gains:
+        s._set(cohort, kept, True)
+    return [Change(c, kept, "added", "merge", source_id) for c in gains]
+
+
+def finish_merge(s: Slice, merged: str, cohorts: list[Cohort], source_id: str) -> list[Change]:
+    """The merged profile's task, once the kept one joined: leave the handed-over cohorts."""
+    leaving = [c for c in cohorts if c in s.cohorts(merged)]
+    for cohort in leaving:
+        s._set(cohort, merged, False)
+    return [Change(c, merged, "removed", "merge", source_id) for c in leaving]
+
+
+def delete(s: Slice, user_id: str, source_id: str) -> list[Change]:
+    """The profile leaves every cohort and is gone."""
+    if user_id in s.gone and s.gone[user_id].why != TOMBSTONED:
+        return []
+    leaving = sorted(s.cohorts(user_id))
+    for cohort in leaving:
+        s._set(cohort, user_id, False)
+    s.mark_gone(user_id, Gone(DELETED))
+    return [Change(c, user_id, "removed", "delete", source_id) for c in leaving]
 
 
 def merge_gains(kept_cohorts: set[Cohort], merged_cohorts: list[Cohort]) -> list[Cohort]:
     """The cohorts a merge adds the kept profile to: the merged one's, where it is not yet a member."""
     return [cohort for cohort in merged_cohorts if cohort not in kept_cohorts]
+
+
+def accepts_profile_update(s: Slice, user_id: str) -> bool:
+    """A late update must not bring back a profile merged or deleted."""
+    gone = s.gone.get(user_id)
+    return gone is None or gone.why == TOMBSTONED

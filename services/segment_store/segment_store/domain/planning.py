@@ -47,7 +47,7 @@ class Plan:
         return [step.as_json() for step in self.steps]
 
 
-def plan_filter(node: Filter, cohort_numbers: Mapping[tuple[str, str], int]) -> Plan:
+def plan_filter(node: Filter, cohort_numbers: Mapping[tuple[str, str], int | str]) -> Plan:
     """The steps that compute `node`, given the workspace's cohort numbers by (partner, cohort_id).
     Cohorts missing from `cohort_numbers` are empty (not yet named nor changed)."""
     plan = Plan()

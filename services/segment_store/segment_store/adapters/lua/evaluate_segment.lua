@@ -1,26 +1,25 @@
--- A segment's plan (domain/planning.py) run bucket by bucket with Redis's own set algebra.
--- Every step but the last stores into a temporary set; the last is read directly. The
--- temporary sets live only inside this call — a script runs atomically, so no client ever
--- sees them — and are deleted before it returns.
--- KEYS[1] base; ARGV: 1 mode (size|page|contains), 2 plan JSON, 3 nonce, 4 after (page) or
--- user number (contains) or first bucket (size), 5 limit (page), 6 most buckets to visit.
+-- Set algebra over bucketed sets, one bucket at a time: a segment's plan (domain/planning.py)
+-- with its sources given as key prefixes (layout.py builds them), so this script knows no
+-- key layout and no rule. Every step but the last stores into a temporary set; the last is
+-- read directly. Temporary sets live only inside this call (a script runs atomically, so no
+-- client sees them) and are deleted before it returns. All keys share one task's hash tag.
+-- KEYS[1] any key of the task (routing); ARGV: 1 mode (size|page|contains), 2 plan JSON,
+-- 3 temporary key prefix, 4 after (page) | the user's number (contains) | first bucket (size),
+-- 5 limit (page), 6 most buckets to visit, 7 last bucket, 8 records prefix (page)
 local steps = cjson.decode(ARGV[2])
 local READ = {union = 'SUNION', inter = 'SINTER', diff = 'SDIFF'}
 local STORE = {union = 'SUNIONSTORE', inter = 'SINTERSTORE', diff = 'SDIFFSTORE'}
+local WIDTH = 512
+local last = tonumber(ARGV[7])
 
-local function temporary(i)
-  return key('tmp', ARGV[3], i)
-end
+local function temporary(i) return ARGV[3] .. ':' .. i end
 
 local function source_key(source, b)
-  local kind = source[1]
-  if kind == 'cohort' then return key('m', source[2], b) end
-  if kind == 'all' then return key('all', b) end
-  if kind == 'step' then return temporary(source[2]) end
-  return key('none')
+  if source[1] == 'key' then return source[2] .. ':' .. b end
+  if source[1] == 'step' then return temporary(source[2]) end
+  return ARGV[3] .. ':none'
 end
 
--- The segment's members whose number is in bucket b.
 local function members_in(b)
   for i, step in ipairs(steps) do
     local keys = {}
@@ -31,12 +30,8 @@ local function members_in(b)
   return {}
 end
 
-local function last_bucket()
-  return bucket_of(tonumber(redis.call('HGET', key('seq'), 'n') or '0'))
-end
-
 local function size()
-  local b, budget, total, last = tonumber(ARGV[4]), tonumber(ARGV[6]), 0, last_bucket()
+  local b, budget, total = tonumber(ARGV[4]), tonumber(ARGV[6]), 0
   while b <= last and budget > 0 do
     total = total + #members_in(b)
     b = b + 1
@@ -47,9 +42,9 @@ local function size()
 end
 
 local function page()
-  local after, limit, budget, last = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), last_bucket()
+  local after, limit, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
   local out, found = {0, after}, 0
-  local b = bucket_of(after + 1)
+  local b = math.floor((after + 1) / WIDTH)
   while b <= last and budget > 0 do
     local numbers = {}
     for _, member in ipairs(members_in(b)) do
@@ -59,7 +54,7 @@ local function page()
     table.sort(numbers)
     for _, n in ipairs(numbers) do
       out[#out + 1] = n
-      out[#out + 1] = redis.call('HGET', key('rec', b), n) or ''
+      out[#out + 1] = redis.call('HGET', ARGV[8] .. ':' .. b, n) or ''
       out[2] = n
       found = found + 1
       if found >= limit then return out end
@@ -74,7 +69,7 @@ end
 
 local function contains()
   local n = tonumber(ARGV[4])
-  for _, member in ipairs(members_in(bucket_of(n))) do
+  for _, member in ipairs(members_in(math.floor(n / WIDTH))) do
     if tonumber(member) == n then return 1 end
   end
   return 0

@@ -1,0 +1,240 @@
+"""Loading the part of a task's state one batch needs, and writing back what the rules changed
+(layout.py says where everything lives; domain/membership.py says what changes)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from cohort_shared.state.writes import WriteSet
+
+from ..domain.membership import MERGED, Cohort, Gone, Slice
+from .layout import INLINE, SEP, Layout, bucket, cohort_code, decode_record, encode_record
+
+
+@dataclass
+class Loaded:
+    """A slice and what the store needs to write it back."""
+
+    layout: Layout
+    slice: Slice
+    numbers: dict[str, int] = field(default_factory=dict)
+    seq: int = 0
+    first_new: int = 0
+    records: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # user -> (external ID, from profile)
+    records_now: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
+    before: dict[str, frozenset[Cohort]] = field(default_factory=dict)
+    index_fields: dict[str, list[str]] = field(default_factory=dict)  # user -> its alias/device index fields
+    names: dict[Cohort, bool] = field(default_factory=dict)  # cohorts to register in this task
+    ungone: set[str] = field(default_factory=set)
+
+    @property
+    def ws(self) -> str:
+        return self.slice.workspace_id
+
+    def number(self, user_id: str) -> int:
+        """The user's number in this task, given now if it has none."""
+        n = self.numbers.get(user_id)
+        if n is None:
+            self.seq += 1
+            n = self.numbers[user_id] = self.seq
+        return n
+
+    def external_id(self, user_id: str) -> str | None:
+        return self.records_now.get(user_id, (None, False))[0]
+
+    def remember(self, user_id: str, external_id: str | None, from_profile: bool = False) -> None:
+        """A user seen in a change or a profile: numbered, recorded with its external ID
+        (identity.profiles knows better than a change, so a change never overwrites it)."""
+        self.number(user_id)
+        known, was_profile = self.records_now.get(user_id, (None, False))
+        if from_profile:
+            self.records_now[user_id] = (external_id, True)
+        elif not was_profile and (user_id not in self.records_now or (external_id and external_id != known)):
+            self.records_now[user_id] = (external_id or known, False)
+
+
+class TaskStore:
+    def __init__(self, client, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def layout(self, partition: int) -> Layout:
+        return Layout(self.prefix, partition)
+
+    async def load(self, partition: int, ws: str, users: Iterable[str], *, index: bool = False) -> Loaded:
+        """The users' numbers, records, whether they are gone, all their cohorts (and, with
+        `index`, the index fields of their profiles)."""
+        layout = self.layout(partition)
+        users = sorted(set(users))
+        loaded = Loaded(layout, Slice(ws))
+        reads = Reads(self.client)
+        seq = reads.get(layout.seq(ws))
+        numbers = reads.hmget(users, lambda u: layout.numbers(ws, u))
+        gone = reads.hmget(users, lambda u: layout.gone(ws, u))
+        await reads.run()
+        loaded.seq = loaded.first_new = int(seq.value or 0)
+        loaded.numbers = {u: int(n) for u, n in numbers.value.items()}
+        for user_id, raw in gone.value.items():
+            text = raw.decode()
+            loaded.slice.gone[user_id] = Gone(MERGED, text[2:]) if text[0] == MERGED else Gone(text)
+        known = sorted(loaded.numbers)
+        number = loaded.numbers.__getitem__
+        reads = Reads(self.client)
+        records = reads.hmget(known, lambda u: layout.records(ws, number(u)), field=number)
+        reverse = reads.hmget(known, lambda u: layout.reverse(ws, number(u)), field=number)
+        fields = reads.hmget(known, lambda u: layout.index_fields(ws, number(u)), field=number) if index else None
+        await reads.run()
+        for user_id, raw in records.value.items():
+            _, external_id, from_profile = decode_record(raw)
+            loaded.records[user_id] = (external_id, from_profile)
+        if fields is not None:
+            loaded.index_fields = {u: orjson.loads(raw) for u, raw in fields.value.items()}
+        codes = await self._cohort_codes(layout, ws, reverse.value, loaded.numbers)
+        names = await self._registered(layout, ws, {c for cs in codes.values() for c in cs})
+        for user_id in users:
+            loaded.slice.cohorts_of[user_id] = {names[c] for c in codes.get(user_id, ()) if c in names}
+        loaded.before = {u: frozenset(cs) for u, cs in loaded.slice.cohorts_of.items()}
+        loaded.records_now = dict(loaded.records)
+        return loaded
+
+    async def _cohort_codes(self, layout: Layout, ws: str, reverse: dict[str, bytes],
+                            numbers: dict[str, int]) -> dict[str, list[str]]:
+        """Each user's cohort codes: inline, or from the set of a user in many cohorts."""
+        codes = {u: raw.decode().split() for u, raw in reverse.items() if raw != b"*"}
+        heavy = [u for u, raw in reverse.items() if raw == b"*"]
+        if heavy:
+            pipe = self.client.pipeline(transaction=False)
+            for user_id in heavy:
+                pipe.smembers(layout.reverse_set(ws, numbers[user_id]))
+            for user_id, members in zip(heavy, await pipe.execute(), strict=True):
+                codes[user_id] = [m.decode() for m in members]
+        return codes
+
+    async def _registered(self, layout: Layout, ws: str, codes: set[str]) -> dict[str, Cohort]:
+        if not codes:
+            return {}
+        ordered = sorted(codes)
+        raw = await self.client.hmget(layout.cohorts(ws), ordered)
+        return {code: tuple(value.decode().split(SEP, 1)) for code, value in zip(ordered, raw, strict=True) if value}
+
+    async def workspace_of(self, partition: int, user_ids: list[str]) -> dict[str, str]:
+        """Where identity.profiles tombstones (which name no workspace) belong."""
+        layout = self.layout(partition)
+        pipe = self.client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hget(layout.user_workspace(user_id), user_id)
+        return {u: ws.decode() for u, ws in zip(user_ids, await pipe.execute(), strict=True) if ws}
+
+    async def index_holders(self, loaded: Loaded, fields: list[str]) -> dict[str, str]:
+        """Who holds each profile index field now (to drop only a user's own)."""
+        if not fields:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for name in fields:
+            pipe.hget(loaded.layout.index(loaded.ws, name), name)
+        return {f: v.decode() for f, v in zip(fields, await pipe.execute(), strict=True) if v}
+
+    # ---------------------------------------------------------------- writing
+
+    def save(self, loaded: Loaded, writes: WriteSet, now: str) -> None:
+        layout, ws, s = loaded.layout, loaded.ws, loaded.slice
+        if loaded.seq != loaded.first_new:
+            writes.set(layout.seq(ws), loaded.seq)
+        for user_id, n in loaded.numbers.items():
+            if n > loaded.first_new:
+                writes.hset(layout.numbers(ws, user_id), {user_id: n})
+                if s.gone.get(user_id) is None:
+                    writes.sadd(layout.everyone(ws, bucket(n)), [n])
+        for user_id, (external_id, from_profile) in loaded.records_now.items():
+            if loaded.records.get(user_id) != (external_id, from_profile):
+                n = loaded.numbers[user_id]
+                writes.hset(layout.records(ws, n), {n: encode_record(user_id, external_id, from_profile)})
+        added, removed = defaultdict(list), defaultdict(list)
+        for (cohort, user_id), member in s.flips.items():
+            n = loaded.numbers[user_id]
+            (added if member else removed)[cohort_code(*cohort), bucket(n)].append(n)
+        for (code, b), ns in added.items():
+            writes.sadd(layout.members(ws, code, b), ns)
+        for (code, b), ns in removed.items():
+            writes.srem(layout.members(ws, code, b), ns)
+        for user_id, cohorts in s.cohorts_of.items():
+            if loaded.before.get(user_id, frozenset()) != cohorts:
+                self._save_reverse(loaded, writes, user_id, cohorts)
+        for cohort in s.touched | loaded.names.keys():
+            code = cohort_code(*cohort)
+            writes.hset(layout.cohorts(ws), {code: SEP.join(cohort)})
+            writes.hset(layout.counters(ws, code), {"p": cohort[0], "c": cohort[1], "ua": now})
+        for (cohort, name), delta in s.counters.items():
+            writes.hincrby(layout.counters(ws, cohort_code(*cohort)), name, delta)
+        writes.incrby(layout.usage(ws), s.usage)
+        for user_id, gone in s.gone_now.items():
+            value = gone.why + (SEP + gone.kept if gone.kept else "")
+            writes.hset(layout.gone(ws, user_id), {user_id: value})
+            if user_id in loaded.numbers:
+                n = loaded.numbers[user_id]
+                writes.srem(layout.everyone(ws, bucket(n)), [n])
+        for user_id in loaded.ungone:
+            writes.hdel(layout.gone(ws, user_id), [user_id])
+
+    def _save_reverse(self, loaded: Loaded, writes: WriteSet, user_id: str, cohorts: set[Cohort]) -> None:
+        layout, ws, n = loaded.layout, loaded.ws, loaded.numbers[user_id]
+        codes = sorted(cohort_code(*c) for c in cohorts)
+        before = loaded.before.get(user_id, frozenset())
+        if len(before) > INLINE:
+            writes.delete(layout.reverse_set(ws, n))
+        if not codes:
+            writes.hdel(layout.reverse(ws, n), [n])
+        elif len(codes) <= INLINE:
+            writes.hset(layout.reverse(ws, n), {n: " ".join(codes)})
+        else:
+            writes.sadd(layout.reverse_set(ws, n), codes)
+            writes.hset(layout.reverse(ws, n), {n: "*"})
+
+
+class _Answer:
+    value: object = None
+
+
+class Reads:
+    """Reads queued on one pipeline: single GETs, and HMGETs of many items grouped by the key
+    each lives in; after `run`, each queued read's `.value` holds its answer (an HMGET's: the
+    items found, with their raw values)."""
+
+    def __init__(self, client) -> None:
+        self._pipe = client.pipeline(transaction=False)
+        self._parsers: list = []
+
+    def get(self, key: str) -> _Answer:
+        answer = _Answer()
+        self._pipe.get(key)
+
+        def parse(values):
+            answer.value = next(values)
+        self._parsers.append(parse)
+        return answer
+
+    def hmget(self, items: list[str], key, field=None) -> _Answer:
+        answer = _Answer()
+        groups: dict[str, list[str]] = defaultdict(list)
+        for item in items:
+            groups[key(item)].append(item)
+        for name, members in groups.items():
+            self._pipe.hmget(name, [field(m) if field else m for m in members])
+
+        def parse(values):
+            found = {}
+            for members in groups.values():
+                for member, value in zip(members, next(values), strict=True):
+                    if value is not None:
+                        found[member] = value
+            answer.value = found
+        self._parsers.append(parse)
+        return answer
+
+    async def run(self) -> None:
+        values = iter(await self._pipe.execute() if self._parsers else [])
+        for parse in self._parsers:
+            parse(values)
