@@ -1,0 +1,71 @@
+"""After the import: wait until the output settles, read everything the system shows, and
+compare it with the oracle."""
+
+from __future__ import annotations
+
+from .api import SystemApi
+from .checks import check_dlq, check_events, check_members, check_report
+from .faults import FaultInjector
+from .fleet import Fleet
+from .infra import INPUT_TOPICS
+from .observe import lag, offsets, read_all, read_events, wait_until_settled
+from .oracle import Oracle
+from .producer import Sent
+from .profiles import Profile
+from .table import Findings
+from .verdict import apply_accepted, expected
+from .workload import Workload
+
+GROUPS = {"identity-resolution": ("cohort.changes", "identity.events"),
+          "segment-store": ("membership.resolved", "membership.unmatched", "identity.merges", "identity.profiles",
+                            "cohort.meta")}
+
+
+async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], workload: Workload, oracle: Oracle,
+                           sent: Sent, user_ids: dict[str, str], injector: FaultInjector,
+                           profile: Profile) -> Findings:
+    apply_accepted(oracle, workload, sent)
+    api.read_budget = 60  # a service that stays broken is reported, not waited for
+    want = expected(oracle, workload, sent, user_ids)
+    bootstrap, prefix = env["KAFKA_BOOTSTRAP_SERVERS"], env["TOPIC_PREFIX"]
+    dlqs = [f"{prefix}{t}.dlq" for t in INPUT_TOPICS]
+    topics = [prefix + t for t in (*INPUT_TOPICS, "membership.changes")] + dlqs
+    groups = {prefix + group: [prefix + t for t in inputs] for group, inputs in GROUPS.items()}
+    # Longer than a session timeout, so a rebalance in progress is not mistaken for rest.
+    window = profile.segment_session_timeout_ms / 1000 + 8
+    settled = await wait_until_settled(api, fleet, bootstrap, topics, list(groups), window,
+                                       timeout=max(180.0, 0.6 * profile.import_seconds))
+
+    listed = {}
+    for _, cohort_id in workload.cohorts:
+        listed[cohort_id] = await _or_none(api.members(cohort_id)) or []
+    members = {c: check_members(want.members[c], listed[c]) for c in listed}
+    reports = {}
+    for _, cohort_id in workload.cohorts:
+        cohort = await _or_none(api.cohort(cohort_id))
+        reports[cohort_id] = check_report(want.reports[cohort_id], (cohort or {}).get("sync_report"))
+    usage = await _or_none(api.usage())
+    events = await read_events(bootstrap, prefix + "membership.changes", api.ws)
+    found_dlq = {}
+    for base in INPUT_TOPICS:
+        found_dlq[prefix + base] = [value for _, value in await read_all(bootstrap, f"{prefix}{base}.dlq")]
+    acknowledged = sum(len(r.changes) for r in workload.volatile_prelude + workload.imports if sent.accepted(r.index))
+    return Findings(
+        injected=injector.injected, not_injected=injector.not_injected, sent=sent,
+        acknowledged_identifiers=acknowledged, members=members,
+        events=check_events(want.events, events, {c: set(v) for c, v in listed.items()}),
+        reports=reports,
+        usage=((usage or {}).get("data_points"), sum(r.applied for r in want.reports.values())),
+        dlq=check_dlq(injector.poison, found_dlq),
+        settled=settled,
+        lag=lag(await offsets(bootstrap, topics, list(groups)), groups),
+    )
+
+
+async def _or_none(call):
+    """A read API that does not answer (a broken service) is a finding, not a crash of the suite."""
+    try:
+        return await call
+    except Exception as error:  # noqa: BLE001
+        print(f"  [check] read failed: {error!r}"[:300], flush=True)
+        return None
