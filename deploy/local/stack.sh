@@ -45,6 +45,15 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# A killed process's listening socket can outlive it by a moment: until the port refuses, at most 10 s.
+wait_port_closed() {
+  local deadline=$((SECONDS + 10))
+  while port_open "$1"; do
+    [ $SECONDS -lt $deadline ] || { log "port $1 still open"; return 1; }
+    sleep 0.05
+  done
+}
+
 # Until process $1 is gone (a zombie not yet reaped by its parent counts as gone), at most 10 s.
 wait_gone() {
   local deadline=$((SECONDS + 10))
@@ -176,6 +185,7 @@ kafka_kill() {  # node
   log "SIGKILL Kafka node $1 (pid $(cat "$pidfile"))"
   kill -9 "$(cat "$pidfile")"
   wait_gone "$(cat "$pidfile")"
+  wait_port_closed "$(node_port "$1")"
 }
 
 kafka_start() {  # node
@@ -261,7 +271,8 @@ case "${1:-}" in
     pid_alive "$LOCAL/redis/redis.pid" || { log "Redis is not running"; exit 0; }
     log "SIGKILL Redis (pid $(cat "$LOCAL/redis/redis.pid"))"
     kill -9 "$(cat "$LOCAL/redis/redis.pid")"
-    wait_gone "$(cat "$LOCAL/redis/redis.pid")" ;;
+    wait_gone "$(cat "$LOCAL/redis/redis.pid")"
+    wait_port_closed "$REDIS_PORT" ;;
   redis-start) start_redis ;;
   *) echo "usage: $0 install|up|down|status|bootstrap|run -- CMD|kafka-kill N|kafka-start N|redis-kill|redis-start" >&2
      exit 2 ;;

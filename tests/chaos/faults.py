@@ -71,11 +71,15 @@ class FaultInjector:
         print(f"  [fault] {line}", flush=True)
 
     async def _inject(self, kind: str) -> None:
-        if kind in MODULES:
-            ok = await self._kill_service(MODULES[kind])
-        else:
-            async with self._infra_lock:
-                ok = await getattr(self, f"_{kind}")()
+        try:
+            if kind in MODULES:
+                ok = await self._kill_service(MODULES[kind])
+            else:
+                async with self._infra_lock:
+                    ok = await getattr(self, f"_{kind}")()
+        except Exception as error:  # noqa: BLE001 - a fault that fails is reported, the run goes on
+            self._note(f"{kind} failed: {error!r}")
+            ok = False
         (self.injected if ok else self.not_injected)[kind] += 1
 
     async def _kill_service(self, module: str) -> bool:
@@ -92,40 +96,49 @@ class FaultInjector:
         delay = round(self.rng.uniform(0.5, 3.0), 1)
         self._note(f"SIGKILL {instance.name}; restart in {delay} s")
         await asyncio.sleep(delay)
-        self.fleet.start(instance)
+        if instance.state == "killed":  # not stopped for good meanwhile
+            self.fleet.start(instance)
         return True
 
     async def _kill_broker(self) -> bool:
         node = self.rng.randrange(len(self.infra.broker_ports))
-        if not await self.infra.kill_broker(node):
-            self._note(f"could not kill broker {node} (not started by stack.sh?)")
-            return False
-        # Three brokers: one down long enough for leaders to move and ISRs to shrink. One
-        # broker: down briefly, the whole pipeline waits.
-        down = self.rng.uniform(10, 20) if len(self.infra.broker_ports) > 1 else 1.0
-        self._note(f"SIGKILL Kafka broker {node}; restart in {down:.0f} s")
-        await asyncio.sleep(down)
-        started = await self.infra.start_broker(node)
-        self._note(f"Kafka broker {node} {'serving again' if started else 'FAILED to restart'}")
-        return True
+        killed = await self.infra.kill_broker(node)
+        try:
+            if not killed:
+                self._note(f"could not kill broker {node} (not started by stack.sh?)")
+                return False
+            # Three brokers: one down long enough for leaders to move and ISRs to shrink. One
+            # broker: down briefly, the whole pipeline waits.
+            down = self.rng.uniform(10, 20) if len(self.infra.broker_ports) > 1 else 1.0
+            self._note(f"SIGKILL Kafka broker {node}; restart in {down:.0f} s")
+            await asyncio.sleep(down)
+            return True
+        finally:  # whatever happened, the broker runs again before the next fault
+            started = await self.infra.start_broker(node)
+            self._note(f"Kafka broker {node} {'serving again' if started else 'FAILED to restart'}")
 
     async def _kill_redis(self) -> bool:
-        if not await self.infra.kill_redis():
-            self._note("could not kill Redis (not started by stack.sh?)")
-            return False
-        down = self.rng.uniform(1, 3)
-        self._note(f"SIGKILL Redis; restart in {down:.1f} s")
-        await asyncio.sleep(down)
-        self._note(f"Redis {'back (AOF reloaded)' if await self.infra.start_redis() else 'FAILED to restart'}")
-        return True
+        killed = await self.infra.kill_redis()
+        try:
+            if not killed:
+                self._note("could not kill Redis (not started by stack.sh?)")
+                return False
+            down = self.rng.uniform(1, 3)
+            self._note(f"SIGKILL Redis; restart in {down:.1f} s")
+            await asyncio.sleep(down)
+            return True
+        finally:
+            self._note(f"Redis {'running (AOF reloaded)' if await self.infra.start_redis() else 'FAILED to restart'}")
 
     async def _redis_read_only(self) -> bool:
         if not await self.infra.set_read_only(True):
             return False
-        self._note("Redis read-only (REPLICAOF 127.0.0.1 1) for 10 s")
-        await asyncio.sleep(10)
-        self._note(f"Redis {'writable again' if await self.infra.set_read_only(False) else 'STILL read-only'}")
-        return True
+        try:
+            self._note("Redis read-only (REPLICAOF 127.0.0.1 1) for 10 s")
+            await asyncio.sleep(10)
+            return True
+        finally:
+            self._note(f"Redis {'writable again' if await self.infra.set_read_only(False) else 'STILL read-only'}")
 
     async def _freeze_segment(self) -> bool:
         # Held under the infrastructure lock too, so the zombie's return is not muddled by a
@@ -140,11 +153,13 @@ class FaultInjector:
             return False
         instance = self.rng.choice(running)
         self.fleet.freeze(instance)
-        self._note(f"SIGSTOP {instance.name} for {self.freeze_seconds:.0f} s")
-        await asyncio.sleep(self.freeze_seconds)
-        self.fleet.thaw(instance)
-        self._note(f"SIGCONT {instance.name} (a zombie until it rejoins)")
-        return True
+        try:
+            self._note(f"SIGSTOP {instance.name} for {self.freeze_seconds:.0f} s")
+            await asyncio.sleep(self.freeze_seconds)
+            return True
+        finally:
+            self.fleet.thaw(instance)
+            self._note(f"SIGCONT {instance.name} (a zombie until it rejoins)")
 
     async def _poison(self) -> bool:
         self.poison = await self.infra.produce_poison(self.topic_prefix, self.run_id, self.deadline)

@@ -41,8 +41,10 @@ class Instance:
     module: str
     port: int
     process: subprocess.Popen | None = None
-    state: str = "stopped"  # running | killed | frozen | stopped
+    state: str = "stopped"  # running | killed | frozen | restarting | stopped
     unplanned_exits: int = 0
+    started_at: float = 0.0
+    quick_exits: int = 0  # exits in a row soon after a start: the restart backs off
 
     @property
     def url(self) -> str:
@@ -70,6 +72,7 @@ class Fleet:
             instance.process = subprocess.Popen([sys.executable, "-m", instance.module], env=env, stdout=log,
                                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         instance.state = "running"
+        instance.started_at = time.monotonic()
 
     def kill(self, instance: Instance) -> None:
         instance.state = "killed"
@@ -93,11 +96,18 @@ class Fleet:
             for instance in self.instances:
                 if instance.state == "running" and instance.process and instance.process.poll() is not None:
                     instance.unplanned_exits += 1
-                    self._note(instance, f"exited by itself with code {instance.process.returncode}; restarting")
-                    await asyncio.sleep(1.0)
-                    if instance.state == "running":
-                        self.start(instance)
+                    lived = time.monotonic() - instance.started_at
+                    instance.quick_exits = instance.quick_exits + 1 if lived < 20 else 0
+                    delay = min(8.0, 0.5 * 2 ** instance.quick_exits)
+                    self._note(instance, f"exited by itself with code {instance.process.returncode} after {lived:.0f} s;"
+                                         f" restarting in {delay:.0f} s")
+                    instance.state = "restarting"
+                    asyncio.get_running_loop().call_later(delay, self._restart_if_still_down, instance)
             await asyncio.sleep(0.5)
+
+    def _restart_if_still_down(self, instance: Instance) -> None:
+        if instance.state == "restarting":
+            self.start(instance)
 
     def _note(self, instance: Instance, text: str) -> None:
         print(f"  [fleet] {instance.name} {text}", flush=True)
@@ -142,6 +152,25 @@ def probe(url: str) -> tuple[int | None, int | None]:
         except OSError:
             codes.append(None)
     return codes[0], codes[1]
+
+
+def unready_details(fleet: Fleet, status: dict[str, tuple[int | None, int | None]]) -> list[str]:
+    """For each instance not healthy and ready: its codes, its /readyz body, whether it runs."""
+    details = []
+    for instance in fleet.instances:
+        if status.get(instance.name) == (200, 200):
+            continue
+        try:
+            with urllib.request.urlopen(instance.url + "/readyz", timeout=3) as answer:
+                body = answer.read(300).decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            body = error.read(300).decode(errors="replace")
+        except OSError as error:
+            body = repr(error)
+        alive = instance.process is not None and instance.process.poll() is None
+        details.append(f"{instance.name} (healthz, readyz) = {status.get(instance.name)}, process "
+                       f"{'running' if alive else 'exited'}, readyz: {body}")
+    return details
 
 
 def stack_command(*args: str) -> list[str]:

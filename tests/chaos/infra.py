@@ -5,6 +5,7 @@ records produced straight onto the input topics."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -89,22 +90,22 @@ class Infra:
 
     async def produce_poison(self, prefix: str, run_id: str, deadline: float) -> dict[str, bytes]:
         """One record of garbage bytes (not JSON, not any schema) on every input topic."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                    request_timeout_ms=10_000)
         injected: dict[str, bytes] = {}
-        await producer.start()
-        try:
-            for base in INPUT_TOPICS:
-                value = b"\xff\xfe\x00chaos-poison " + f"{run_id} {base}".encode() + b" \x80{"
-                while True:
-                    try:
+        while True:
+            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                        request_timeout_ms=10_000)
+            try:
+                await producer.start()
+                for base in INPUT_TOPICS:
+                    if prefix + base not in injected:
+                        value = b"\xff\xfe\x00chaos-poison " + f"{run_id} {base}".encode() + b" \x80{"
                         await producer.send_and_wait(prefix + base, value, key=b"chaos-poison")
                         injected[prefix + base] = value
-                        break
-                    except Exception:  # noqa: BLE001 - a broker fault at that moment: send again
-                        if time.monotonic() > deadline:
-                            raise
-                        await asyncio.sleep(1)
-        finally:
-            await producer.stop()
-        return injected
+                return injected
+            except Exception:  # noqa: BLE001 - a broker fault at that moment: try again
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await producer.stop()

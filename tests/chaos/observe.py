@@ -15,13 +15,13 @@ from .api import SystemApi
 from .fleet import Fleet
 
 
-async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tuple[int, bytes]]:
-    """Every committed record of `topic` up to its last stable offset: (partition, value), each
-    partition in offset order."""
+async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tuple[int, bytes, dict]]:
+    """Every committed record of `topic` up to its last stable offset: (partition, value,
+    headers), each partition in offset order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=8 * 2**20)
     await consumer.start()
-    records: list[tuple[int, bytes]] = []
+    records: list[tuple[int, bytes, dict]] = []
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
         if not partitions:
@@ -37,7 +37,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tup
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}: not read to its end within {timeout} s")
             for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
-                records.extend((tp.partition, r.value) for r in batch)
+                records.extend((tp.partition, r.value, dict(r.headers or ())) for r in batch)
     finally:
         await consumer.stop()
     return records
@@ -45,7 +45,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tup
 
 async def read_events(bootstrap: str, topic: str, workspace: str) -> list[dict]:
     events = []
-    for _, value in await read_all(bootstrap, topic):
+    for _, value, _ in await read_all(bootstrap, topic):
         event = orjson.loads(value)
         if event.get("workspace_id") == workspace:
             events.append(event)
@@ -95,7 +95,7 @@ async def wait_until_settled(api: SystemApi, fleet: Fleet, bootstrap: str, topic
     A service that stays broken makes this return, never hang."""
     started = time.monotonic()
     deadline = started + timeout
-    await fleet.wait_ready(timeout)
+    await fleet.wait_ready(timeout / 2)  # one that never gets ready still leaves time to settle
     last, stable_since = None, time.monotonic()
     while time.monotonic() < deadline:
         try:

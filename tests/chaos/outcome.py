@@ -6,7 +6,7 @@ from __future__ import annotations
 from .api import SystemApi
 from .checks import check_dlq, check_events, check_members, check_report
 from .faults import FaultInjector
-from .fleet import Fleet
+from .fleet import Fleet, unready_details
 from .infra import INPUT_TOPICS
 from .observe import lag, offsets, read_all, read_events, wait_until_settled
 from .oracle import Oracle
@@ -34,7 +34,7 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
     # Longer than a session timeout, so a rebalance in progress is not mistaken for rest.
     window = profile.segment_session_timeout_ms / 1000 + 8
     settled = await wait_until_settled(api, fleet, bootstrap, topics, list(groups), window,
-                                       timeout=max(180.0, 0.6 * profile.import_seconds))
+                                       timeout=profile.settle_seconds)
 
     listed = {}
     for _, cohort_id in workload.cohorts:
@@ -46,9 +46,13 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
         reports[cohort_id] = check_report(want.reports[cohort_id], (cohort or {}).get("sync_report"))
     usage = await _or_none(api.usage())
     events = await read_events(bootstrap, prefix + "membership.changes", api.ws)
-    found_dlq = {}
+    found_dlq, dlq_notes = {}, []
     for base in INPUT_TOPICS:
-        found_dlq[prefix + base] = [value for _, value in await read_all(bootstrap, f"{prefix}{base}.dlq")]
+        records = await read_all(bootstrap, f"{prefix}{base}.dlq")
+        found_dlq[prefix + base] = [value for _, value, _ in records]
+        dlq_notes += [f"{base}.dlq holds a record that is not poison: "
+                      f"{headers.get('dlq.reason', b'').decode(errors='replace')[:240]}"
+                      for _, value, headers in records if value != injector.poison.get(prefix + base)]
     acknowledged = sum(len(r.changes) for r in workload.volatile_prelude + workload.imports if sent.accepted(r.index))
     return Findings(
         injected=injector.injected, not_injected=injector.not_injected, sent=sent,
@@ -59,6 +63,7 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
         dlq=check_dlq(injector.poison, found_dlq),
         settled=settled,
         lag=lag(await offsets(bootstrap, topics, list(groups)), groups),
+        notes=dlq_notes + unready_details(fleet, settled.readiness),
     )
 
 

@@ -43,6 +43,7 @@ class Profile:
     fuzz_examples: int  # schemathesis --max-examples per operation
     segment_session_timeout_ms: int  # the frozen instance stays stopped longer than this
     deadline_seconds: float  # the whole run, whatever happens
+    settle_seconds: float  # after the import, the longest wait for the output to settle
     service_env: dict[str, str] = field(default_factory=dict)
     cohorts_mixpanel: int = 5
     cohorts_amplitude: int = 2
@@ -62,6 +63,7 @@ FULL = Profile(
     fuzz_examples=400,
     segment_session_timeout_ms=15_000,
     deadline_seconds=50 * 60,
+    settle_seconds=300,
 )
 
 CI = Profile(
@@ -77,6 +79,7 @@ CI = Profile(
     request_max=500,
     segment_session_timeout_ms=6_000,
     deadline_seconds=12 * 60,
+    settle_seconds=90,
 )
 
 PROFILES = {p.name: p for p in (FULL, CI)}

@@ -21,6 +21,7 @@ AMBIGUOUS = frozenset({"server_error", "connection"})
 class Outcome:
     response: httpx.Response | None  # the final answer; None when the deadline came first
     attempts: list[str] = field(default_factory=list)  # accepted | refused | rate_limited | server_error | connection
+    statuses: list[int] = field(default_factory=list)  # the HTTP status of each attempt that got an answer
 
     @property
     def ambiguous_failures(self) -> int:
@@ -56,6 +57,7 @@ class RetryingClient:
                 outcome.attempts.append("connection")
             else:
                 outcome.response = answer
+                outcome.statuses.append(answer.status_code)
                 if answer.status_code < 400:
                     outcome.attempts.append("accepted")
                     return outcome

@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: tests/chaos/run.py
 
 from .api import SystemApi  # noqa: E402
 from .faults import FaultInjector, plan_faults  # noqa: E402
-from .fleet import Fleet  # noqa: E402
+from .fleet import Fleet, unready_details  # noqa: E402
 from .fuzz import fuzz_service  # noqa: E402
 from .infra import Infra  # noqa: E402
 from .oracle import Oracle  # noqa: E402
@@ -37,13 +37,15 @@ from .outcome import check_everything  # noqa: E402
 from .prelude import run_prelude  # noqa: E402
 from .producer import Sent, run_import, run_profile_ops  # noqa: E402
 from .profiles import PROFILES, Profile  # noqa: E402
-from .report import RESULTS, machine, render, write  # noqa: E402
+from .report import RESULTS, Row, machine, render, write  # noqa: E402
 from .retrying import RetryingClient  # noqa: E402
 from .table import build_rows  # noqa: E402
 from .workload import build_workload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = "chaos"
+# Where the run is, for the report written when it is cancelled half-way.
+progress: dict = {"phase": "start-up"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,6 +76,8 @@ async def run(args: argparse.Namespace) -> int:
                                                       "amplitude": secrets.token_urlsafe(12)}
     env = service_env(profile, run_id, token, partner_keys)
     brokers = len(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))
+    progress.update(machine=machine(), profile=profile.name, seed=seed, run_id=run_id, brokers=brokers,
+                    faults=not args.no_faults, durations={})
     print(f"chaos {run_id}: profile {profile.name}, seed {seed} (--seed {seed} reproduces it), {brokers} broker(s), "
           f"faults {'off' if args.no_faults else 'on'}", flush=True)
     workload = build_workload(profile, random.Random(seed))
@@ -85,8 +89,8 @@ async def run(args: argparse.Namespace) -> int:
     infra = Infra(env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"], logs / "stack.log")
     client = RetryingClient(time.monotonic() + 240, random.Random(seed + 2))
     api = SystemApi(client, fleet, WORKSPACE, token, partner_keys)
-    durations: dict[str, float] = {}
-    supervisor = None
+    durations: dict[str, float] = progress["durations"]
+    supervisor = faults = None
     try:
         phase = time.monotonic()
         for instance in fleet.instances:
@@ -99,6 +103,7 @@ async def run(args: argparse.Namespace) -> int:
         oracle, sent = Oracle(), Sent()
         print(f"1/4 prelude: {len(workload.profile_ops):,} profiles, {len(workload.volatile_prelude)} volatile "
               f"membership requests …", flush=True)
+        progress["phase"] = "prelude"
         user_ids = await run_prelude(api, workload, oracle, sent, timeout=180)
         durations["prelude"] = time.monotonic() - phase
 
@@ -109,14 +114,19 @@ async def run(args: argparse.Namespace) -> int:
         client.deadline = time.monotonic() + 2.5 * profile.import_seconds + 180
         injector = FaultInjector(fleet, infra, random.Random(seed + 3), profile.segment_session_timeout_ms / 1000 + 10,
                                  env["TOPIC_PREFIX"], run_id, client.deadline)
+        progress["phase"] = "import"
         faults = asyncio.create_task(injector.run(plan, time.monotonic()))
         await asyncio.gather(run_import(api, workload.imports, sent, profile.import_seconds, profile.concurrency),
                              run_profile_ops(api, workload.volatile_ops, sent, 0.9 * profile.import_seconds))
-        await asyncio.wait_for(faults, timeout=max(1.0, client.deadline - time.monotonic()))
+        try:
+            await asyncio.wait_for(faults, timeout=max(1.0, client.deadline - time.monotonic()))
+        except Exception as error:  # noqa: BLE001 - reported; the checks still run
+            print(f"  fault injection ended with {error!r}", flush=True)
         durations["import"] = time.monotonic() - phase
 
         phase = time.monotonic()
         print("3/4 settling and checking …", flush=True)
+        progress["phase"] = "settle and check"
         client.deadline = time.monotonic() + 600
         findings = await check_everything(api, fleet, env, workload, oracle, sent, user_ids, injector, profile)
         durations["settle and check"] = time.monotonic() - phase
@@ -124,6 +134,7 @@ async def run(args: argparse.Namespace) -> int:
         if not args.no_fuzz:
             phase = time.monotonic()
             print("4/4 fuzzing each API with schemathesis …", flush=True)
+            progress["phase"] = "fuzzing"
             for module in ("ingest", "identity_resolution", "segment_store"):
                 findings.fuzz.append(await fuzz_service(module, fleet.of(module)[0].url, token, profile.fuzz_examples,
                                                         seed, logs / "fuzz", timeout=600))
@@ -133,6 +144,8 @@ async def run(args: argparse.Namespace) -> int:
         meta = {"machine": machine(), "profile": profile.name, "seed": seed, "run_id": run_id, "brokers": brokers,
                 "faults": not args.no_faults, "durations": durations, "logs": str(logs)}
         notes = [f"{cohort}: {'; '.join(problems)}" for cohort, problems in sorted(findings.reports.items()) if problems]
+        notes += findings.notes
+        notes += [f"after fuzzing: {d}" for d in unready_details(fleet, findings.readiness_after_fuzz)]
         notes += [f"fuzz {r.service}: {e}" for r in findings.fuzz for e in r.examples]
         notes += [f"fault timeline: {line}" for line in injector.timeline]
         print(render(meta, rows), flush=True)
@@ -141,8 +154,9 @@ async def run(args: argparse.Namespace) -> int:
         write(meta, rows, notes, args.results_dir)
         return 1 if any(r.failed for r in rows) else 0
     finally:
-        if supervisor:
-            supervisor.cancel()
+        for task in (supervisor, faults):
+            if task:
+                task.cancel()
         try:
             await asyncio.wait_for(infra.restore(), 240)
         except Exception as error:  # noqa: BLE001 - stopping everything still comes next
@@ -167,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(guarded())
     except asyncio.CancelledError:
         print(f"chaos: cancelled (signal or the {deadline:.0f} s deadline); everything started was stopped", flush=True)
+        if "seed" in progress:
+            meta = {k: v for k, v in progress.items() if k != "phase"}
+            write(meta, [Row("run", f"cancelled during {progress['phase']} (signal or deadline)", 1, True)], [],
+                  args.results_dir)
         code = 3
     sys.exit(code)
 

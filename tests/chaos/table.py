@@ -27,6 +27,7 @@ class Findings:
     dlq: DlqCheck
     settled: Settled
     lag: dict[str, int]
+    notes: list[str] = field(default_factory=list)  # details behind failed counts, for the report
     readiness_after_fuzz: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     fuzz: list[FuzzResult] = field(default_factory=list)
 
@@ -37,15 +38,18 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
     for module in ("ingest", "identity_resolution", "segment_store"):
         exits = sum(i.unplanned_exits for i in fleet.of(module))
         rows.append(Row("faults", f"{module}: exited by itself, restarted by the harness", exits))
-    attempts = [a for o in f.sent.imports.values() for a in o.attempts]
+    outcomes = [*f.sent.imports.values(), *(o for _, o in f.sent.profile_ops)]
+    attempts = [a for o in outcomes for a in o.attempts]
     rows += [
         Row("import", "requests (prelude and continuous import)", len(f.sent.imports)),
         Row("import", "identifiers acknowledged (202)", f.acknowledged_identifiers),
-        Row("import", "retried attempts: 5xx / 429 / connection lost",
+        Row("import", "retried attempts (imports, merges, deletes): 5xx / 429 / connection lost",
             f"{attempts.count('server_error')} / {attempts.count('rate_limited')} / {attempts.count('connection')}"),
         Row("import", "merges and deletes acknowledged",
             sum(o.attempts[-1:] == ["accepted"] for _, o in f.sent.profile_ops)),
         Row("import", "requests refused (4xx) although valid", len(f.sent.refused), True),
+        Row("import", "answers 5xx other than 503 (a failure of Kafka or Redis must be a 503)",
+            sum(1 for o in outcomes for code in o.statuses if code >= 500 and code != 503), True),
         Row("import", "requests never acknowledged before the deadline", len(f.sent.unanswered), True),
     ]
     for cohort_id, check in sorted(f.members.items()):
@@ -73,7 +77,8 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
         Row("DLQ", "poison records missing from their DLQ", f.dlq.missing, True),
         Row("DLQ", "records dead-lettered that are not poison", f.dlq.foreign, True),
         Row("DLQ", "poison dead-lettered more than once", f.dlq.repeated, True),
-        Row("services", f"output settled (nothing moving) after {f.settled.seconds:.0f} s", "yes" if f.settled.settled else "NO"),
+        Row("services", f"output not settled (still moving) after {f.settled.seconds:.0f} s", int(not f.settled.settled),
+            True),
         Row("services", "instances not healthy and ready after the import",
             sum(s != (200, 200) for s in f.settled.readiness.values()), True),
     ]
