@@ -59,7 +59,7 @@ async def fuzz_service(service: str, base_url: str, admin_token: str, examples: 
     directory.mkdir(parents=True, exist_ok=True)
     command = [
         "schemathesis", "run", f"{base_url}/openapi.json", "--header", f"Authorization: Bearer {admin_token}",
-        "--max-examples", str(examples), "--seed", str(seed), "--no-shrink", "--workers", "2",
+        "--max-examples", str(examples), "--seed", str(seed), "--no-shrink", "--workers", "2", "--continue-on-failure",
         "--request-timeout", "10", "--report", "har,json", "--report-dir", str(directory),
         "--report-har-path", str(directory / "har.json"), "--report-json-path", str(directory / "run.json"),
     ]

@@ -60,7 +60,7 @@ FULL = Profile(
     volatile_ops=500,
     faults=Faults(kill_identity=12, kill_segment=12, kill_ingest=6, kill_broker=1, kill_redis=1, redis_read_only=1,
                   freeze_segment=1, poison=1),
-    fuzz_examples=400,
+    fuzz_examples=300,
     segment_session_timeout_ms=15_000,
     deadline_seconds=50 * 60,
     settle_seconds=300,
