@@ -127,3 +127,23 @@ def check_dlq(injected: dict[str, bytes], found: dict[str, list[bytes]]) -> DlqC
             result.repeated += values[poison] - 1
         result.foreign += sum(n for v, n in values.items() if v != poison)
     return result
+
+
+@dataclass
+class StageCheck:
+    """What one stage published, per cohort, against what the oracle says it must have."""
+
+    outside_range: dict[str, tuple[int, Range]] = field(default_factory=dict)  # cohort -> (count, range)
+    published_twice: int = 0
+
+
+def check_stage(expected: dict[str, Range], source_ids: dict[str, list[str]]) -> StageCheck:
+    """`source_ids`: per cohort, the source_id of every output record (one per identifier of
+    a request landing); a source_id seen twice is an output published twice."""
+    result = StageCheck()
+    for cohort, (low, high) in expected.items():
+        ids = source_ids.get(cohort, [])
+        result.published_twice += len(ids) - len(set(ids))
+        if not low <= len(set(ids)) <= high:
+            result.outside_range[cohort] = (len(set(ids)), (low, high))
+    return result

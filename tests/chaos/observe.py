@@ -23,10 +23,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tup
     await consumer.start()
     records: list[tuple[int, bytes, dict]] = []
     try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - a topic not yet in the cache
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        partitions = [TopicPartition(topic, p) for p in (await topic_partitions(bootstrap, [topic]))[topic]]
         if not partitions:
             return records
         consumer.assign(partitions)
@@ -41,6 +38,18 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 120) -> list[tup
     finally:
         await consumer.stop()
     return records
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> dict[str, list[int]]:
+    """Each topic's partition numbers (none for a topic that does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    found = {d["topic"]: [p["partition"] for p in d["partitions"]] for d in described if d["error_code"] == 0}
+    return {t: sorted(found.get(t, [])) for t in topics}
 
 
 async def read_events(bootstrap: str, topic: str, workspace: str) -> list[dict]:
@@ -60,8 +69,9 @@ async def offsets(bootstrap: str, topics: list[str], groups: list[str]) -> dict[
     await admin.start()
     try:
         result: dict[str, int] = {}
+        known = await topic_partitions(bootstrap, topics)
         for topic in topics:
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+            partitions = [TopicPartition(topic, p) for p in known[topic]]
             ends = await consumer.end_offsets(partitions) if partitions else {}
             result[f"end {topic}"] = sum(ends.values())
         for group in groups:

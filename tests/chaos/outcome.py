@@ -3,8 +3,10 @@ compare it with the oracle."""
 
 from __future__ import annotations
 
+import orjson
+
 from .api import SystemApi
-from .checks import check_dlq, check_events, check_members, check_report
+from .checks import ReportExpectation, StageCheck, check_dlq, check_events, check_members, check_report, check_stage
 from .faults import FaultInjector
 from .fleet import Fleet, unready_details
 from .infra import INPUT_TOPICS
@@ -45,6 +47,7 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
         cohort = await _or_none(api.cohort(cohort_id))
         reports[cohort_id] = check_report(want.reports[cohort_id], (cohort or {}).get("sync_report"))
     usage = await _or_none(api.usage())
+    stage = await _identity_resolution_outputs(bootstrap, prefix, api.ws, want.reports)
     events = await read_events(bootstrap, prefix + "membership.changes", api.ws)
     found_dlq, dlq_notes = {}, []
     for base in INPUT_TOPICS:
@@ -63,8 +66,32 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
         dlq=check_dlq(injector.poison, found_dlq),
         settled=settled,
         lag=lag(await offsets(bootstrap, topics, list(groups)), groups),
-        notes=dlq_notes + unready_details(fleet, settled.readiness),
+        stage=stage,
+        notes=dlq_notes + unready_details(fleet, settled.readiness)
+        + [f"identity-resolution published {n:,} outputs for {cohort}, expected {low:,} to {high:,}"
+           for cohort, (n, (low, high)) in sorted(stage.outside_range.items())],
     )
+
+
+async def _identity_resolution_outputs(bootstrap: str, prefix: str, workspace: str,
+                                       reports: dict[str, ReportExpectation]) -> StageCheck:
+    """Where a loss happened: identity-resolution must publish one resolved or unmatched record
+    per identifier of each landed request (each with its own source_id), so its outputs per
+    cohort must fall in the range the sync reports allow (applied + already in state +
+    unmatched). Outside it, the loss is there; inside it, after it (segment-store)."""
+    expected = {cohort: (r.applied + r.already_in_state[0] + sum(lo for lo, _ in r.unmatched.values()),
+                         r.applied + r.already_in_state[1] + sum(hi for _, hi in r.unmatched.values()))
+                for cohort, r in reports.items()}
+    source_ids: dict[str, list[str]] = {cohort: [] for cohort in reports}
+    for topic in ("membership.resolved", "membership.unmatched"):
+        for _, value, _ in await read_all(bootstrap, prefix + topic):
+            try:
+                record = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue  # the poison record
+            if record.get("workspace_id") == workspace and record.get("cohort_id") in source_ids:
+                source_ids[record["cohort_id"]].append(record.get("source_id"))
+    return check_stage(expected, source_ids)
 
 
 async def _or_none(call):

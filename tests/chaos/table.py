@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .checks import DlqCheck, EventsCheck, MembersCheck
+from .checks import DlqCheck, EventsCheck, MembersCheck, StageCheck
 from .faults import LABELS
 from .fleet import Fleet
 from .fuzz import FuzzResult
@@ -25,6 +25,7 @@ class Findings:
     reports: dict[str, list[str]]  # cohort_id -> problems
     usage: tuple[int | None, int]  # (data_points shown, sum of applied expected)
     dlq: DlqCheck
+    stage: StageCheck
     settled: Settled
     lag: dict[str, int]
     notes: list[str] = field(default_factory=list)  # details behind failed counts, for the report
@@ -68,6 +69,9 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
         Row("membership.changes", "unexpected events (no such effective change)", f.events.unexpected, True),
         Row("membership.changes", "duplicate event_ids", f.events.duplicate_event_ids, True),
         Row("membership.changes", "per-user order violations (user, cohort)", f.events.order_violations, True),
+        Row("stages", "identity-resolution: cohorts whose resolved + unmatched outputs are off (the loss is there)",
+            len(f.stage.outside_range), True),
+        Row("stages", "identity-resolution: outputs published twice (same source_id)", f.stage.published_twice, True),
         Row("sync reports", "cohorts whose report disagrees with what was sent",
             sum(bool(p) for p in f.reports.values()), True),
         Row("sync reports", "usage data_points shown / expected",

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.chaos.checks import ReportExpectation, alternates_to, check_dlq, check_events, check_members, check_report
+from tests.chaos.checks import (
+    ReportExpectation,
+    alternates_to,
+    check_dlq,
+    check_events,
+    check_members,
+    check_report,
+    check_stage,
+)
 
 EXPECTED = {("u1", "c"): [("added", "cohort_import"), ("removed", "cohort_import")],
             ("u2", "c"): [("added", "cohort_import")],
@@ -71,3 +79,9 @@ def test_dlq_holds_exactly_the_poison():
     assert check_dlq(injected, {"t1": [b"p1"], "t2": [b"p2"]}).missing == 0
     result = check_dlq(injected, {"t1": [b"p1", b"p1", b"real data"]})
     assert (result.missing, result.repeated, result.foreign) == (1, 1, 1)
+
+
+def test_stage_outputs_outside_their_range_or_twice_are_counted():
+    assert check_stage({"c": (3, 4)}, {"c": ["r:0", "r:1", "r:2"]}).outside_range == {}
+    result = check_stage({"c": (3, 4), "d": (1, 1)}, {"c": ["r:0", "r:0"], "d": ["q:0"]})
+    assert result.outside_range == {"c": (1, (3, 4))} and result.published_twice == 1
