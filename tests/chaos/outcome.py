@@ -3,6 +3,8 @@ compare it with the oracle."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 
 from .api import SystemApi
@@ -49,13 +51,14 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
     usage = await _or_none(api.usage())
     stage = await _identity_resolution_outputs(bootstrap, prefix, api.ws, want.reports)
     events = await read_events(bootstrap, prefix + "membership.changes", api.ws)
-    found_dlq, dlq_notes = {}, []
+    found_dlq, foreign_reasons = {}, Counter()
     for base in INPUT_TOPICS:
         records = await read_all(bootstrap, f"{prefix}{base}.dlq")
         found_dlq[prefix + base] = [value for _, value, _ in records]
-        dlq_notes += [f"{base}.dlq holds a record that is not poison: "
-                      f"{headers.get('dlq.reason', b'').decode(errors='replace')[:240]}"
-                      for _, value, headers in records if value != injector.poison.get(prefix + base)]
+        foreign_reasons.update((base, headers.get("dlq.reason", b"").decode(errors="replace")[:200])
+                               for _, value, headers in records if value != injector.poison.get(prefix + base))
+    dlq_notes = [f"{base}.dlq holds {n} record(s) that are not poison, reason: {reason}"
+                 for (base, reason), n in sorted(foreign_reasons.items())]
     acknowledged = sum(len(r.changes) for r in workload.volatile_prelude + workload.imports if sent.accepted(r.index))
     return Findings(
         injected=injector.injected, not_injected=injector.not_injected, sent=sent,
