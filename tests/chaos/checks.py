@@ -32,7 +32,8 @@ class EventsCheck:
     lost: int = 0
     unexpected: int = 0
     duplicate_event_ids: int = 0
-    order_violations: int = 0  # (user, cohort) pairs whose events do not alternate up to the final state
+    order_violations: int = 0  # (user, cohort) pairs whose events came in another order than the changes
+    not_replaying: int = 0  # (user, cohort) pairs whose events do not alternate up to the final membership
     by_cause: dict[str, tuple[int, int]] = field(default_factory=dict)  # cause -> (expected, seen)
 
 
@@ -42,7 +43,7 @@ def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events:
     events share a partition). `expected`: per (user_id, cohort_id), (change, cause) in order."""
     result = EventsCheck()
     ids: set[str] = set()
-    per_pair: dict[tuple[str, str], list[str]] = defaultdict(list)
+    per_pair: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     seen_counts: Counter = Counter()
     for event in events:
         if event["event_id"] in ids:
@@ -50,7 +51,7 @@ def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events:
             continue
         ids.add(event["event_id"])
         key = (event["user_id"], event["cohort_id"])
-        per_pair[key].append(event["change"])
+        per_pair[key].append((event["change"], event["cause"]))
         seen_counts[(*key, event["change"], event["cause"])] += 1
     expected_counts: Counter = Counter()
     for (user, cohort), changes in expected.items():
@@ -59,9 +60,11 @@ def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events:
     result.expected, result.seen = sum(expected_counts.values()), len(ids)
     result.lost = sum((expected_counts - seen_counts).values())
     result.unexpected = sum((seen_counts - expected_counts).values())
-    for (user, cohort), changes in per_pair.items():
-        if not alternates_to(changes, user in final_members.get(cohort, set())):
+    for (user, cohort), seen in per_pair.items():
+        if not in_order(seen, expected.get((user, cohort), [])):
             result.order_violations += 1
+        if not alternates_to([change for change, _ in seen], user in final_members.get(cohort, set())):
+            result.not_replaying += 1
     causes = {k[3] for k in expected_counts} | {k[3] for k in seen_counts}
     result.by_cause = {
         cause: (sum(n for k, n in expected_counts.items() if k[3] == cause),
@@ -69,6 +72,20 @@ def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events:
         for cause in sorted(causes)
     }
     return result
+
+
+def in_order(seen: list[tuple[str, str]], expected: list[tuple[str, str]]) -> bool:
+    """Whether the seen events that were expected at all came in the expected order (a lost one
+    is a loss, an extra one is unexpected; neither is an order violation)."""
+    spare = Counter(expected)
+    wanted = iter(expected)
+    for event in seen:
+        if spare[event] == 0:
+            continue  # not expected (or more often than expected): counted as unexpected
+        spare[event] -= 1
+        if event not in wanted:  # advances through `expected` until it finds `event`
+            return False
+    return True
 
 
 def alternates_to(changes: list[str], member_at_end: bool) -> bool:

@@ -69,6 +69,8 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
         Row("membership.changes", "unexpected events (no such effective change)", f.events.unexpected, True),
         Row("membership.changes", "duplicate event_ids", f.events.duplicate_event_ids, True),
         Row("membership.changes", "per-user order violations (user, cohort)", f.events.order_violations, True),
+        Row("membership.changes", "(user, cohort) streams not alternating up to the final membership",
+            f.events.not_replaying, True),
         Row("stages", "identity-resolution: cohorts whose resolved + unmatched outputs are off (the loss is there)",
             len(f.stage.outside_range), True),
         Row("stages", "identity-resolution: outputs published twice (same source_id)", f.stage.published_twice, True),
