@@ -97,8 +97,7 @@ async def run(args: argparse.Namespace) -> int:
             fleet.start(instance)
         readiness = await fleet.wait_ready(120)
         if any(s != (200, 200) for s in readiness.values()):
-            print(f"services did not start: {readiness}; see {logs}", flush=True)
-            return 2
+            raise RuntimeError(f"services did not start: {unready_details(fleet, readiness)}")
         supervisor = asyncio.create_task(fleet.supervise())
         oracle, sent = Oracle(), Sent()
         print(f"1/4 prelude: {len(workload.profile_ops):,} profiles, {len(workload.volatile_prelude)} volatile "
@@ -153,6 +152,10 @@ async def run(args: argparse.Namespace) -> int:
             print(f"  note: {note}")
         write(meta, rows, notes, args.results_dir)
         return 1 if any(r.failed for r in rows) else 0
+    except Exception as error:  # noqa: BLE001 - the suite itself could not go on: say where, in the report too
+        print(f"chaos: the run stopped during {progress['phase']}: {error!r}; logs in {logs}", flush=True)
+        write_stopped(f"stopped during {progress['phase']}: {error!r}"[:300], args.results_dir)
+        return 2
     finally:
         for task in (supervisor, faults):
             if task:
@@ -163,6 +166,13 @@ async def run(args: argparse.Namespace) -> int:
             print(f"could not restore Kafka/Redis: {error!r}", flush=True)
         fleet.stop_all()
         await client.aclose()
+
+
+def write_stopped(what: str, results_dir: Path) -> None:
+    """A report for a run that did not get to its checks, so nobody reads an older one as its result."""
+    if "seed" in progress:
+        meta = {k: v for k, v in progress.items() if k != "phase"}
+        write(meta, [Row("run", what, 1, True)], [], results_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -181,10 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         code = asyncio.run(guarded())
     except asyncio.CancelledError:
         print(f"chaos: cancelled (signal or the {deadline:.0f} s deadline); everything started was stopped", flush=True)
-        if "seed" in progress:
-            meta = {k: v for k, v in progress.items() if k != "phase"}
-            write(meta, [Row("run", f"cancelled during {progress['phase']} (signal or deadline)", 1, True)], [],
-                  args.results_dir)
+        write_stopped(f"cancelled during {progress['phase']} (signal or deadline)", args.results_dir)
         code = 3
     sys.exit(code)
 
