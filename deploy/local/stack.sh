@@ -146,6 +146,7 @@ launch_node() {  # node: start the JVM in the background, keep the previous log 
     -Djava.awt.headless=true -Dlog4j2.configurationFile='$ROOT/deploy/kafka/log4j2.yaml' \
     -cp '$KAFKA_HOME/libs/*' kafka.Kafka '$home/server.properties'" >>"$home/kafka.log" 2>&1 &
   echo $! > "$home/kafka.pid"
+  disown $! 2>/dev/null || true  # a node SIGKILLed by kafka-kill is no job of this shell's to report
 }
 
 wait_node() {  # node: until its log says started and its port answers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def _example(result: FuzzResult, text: str) -> None:
 
 
 async def fuzz_service(service: str, base_url: str, admin_token: str, examples: int, seed: int,
-                       reports: Path, timeout: float) -> FuzzResult:
+                       reports: Path, timeout: float, partner_env: dict[str, str] | None = None) -> FuzzResult:
+    """`partner_env`: CHAOS_FUZZ_PARTNER_KEYS and CHAOS_FUZZ_CLIENT_SECRET for fuzz_hooks.py."""
     result = FuzzResult(service)
     directory = reports / service
     directory.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,8 @@ async def fuzz_service(service: str, base_url: str, admin_token: str, examples: 
         "--report-har-path", str(directory / "har.json"), "--report-json-path", str(directory / "run.json"),
     ]
     with (directory / "schemathesis.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(*_executable(command), stdout=log, stderr=log)
+        env = {**os.environ, **(partner_env or {}), "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("fuzz_hooks.py"))}
+        process = await asyncio.create_subprocess_exec(*_executable(command), stdout=log, stderr=log, env=env)
         try:
             await asyncio.wait_for(process.wait(), timeout)
         except TimeoutError:

@@ -134,9 +134,10 @@ async def run(args: argparse.Namespace) -> int:
             phase = time.monotonic()
             print("4/4 fuzzing each API with schemathesis …", flush=True)
             progress["phase"] = "fuzzing"
+            partner_env = {"CHAOS_FUZZ_PARTNER_KEYS": env["PARTNER_API_KEYS"], "CHAOS_FUZZ_CLIENT_SECRET": api.secret}
             for module in ("ingest", "identity_resolution", "segment_store"):
                 findings.fuzz.append(await fuzz_service(module, fleet.of(module)[0].url, token, profile.fuzz_examples,
-                                                        seed, logs / "fuzz", timeout=600))
+                                                        seed, logs / "fuzz", timeout=600, partner_env=partner_env))
             findings.readiness_after_fuzz = await fleet.wait_ready(60)
             durations["fuzzing"] = time.monotonic() - phase
         rows = build_rows(findings, fleet, not args.no_faults)
