@@ -8,16 +8,30 @@ SERVICES := $(patsubst %/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
 STACK := deploy/local/stack.sh
 export KAFKA_PORT ?= 9092
 export REDIS_PORT ?= 6379
+# KAFKA_BROKERS=3: a local 3-node KRaft cluster (node i's broker on KAFKA_PORT+2*i), and every
+# topic the services create gets replication factor 3 and min.insync.replicas 2.
+export KAFKA_BROKERS ?= 1
+ifeq ($(KAFKA_BROKERS),3)
+export KAFKA_BOOTSTRAP_SERVERS ?= $(shell seq -s, -f "127.0.0.1:%g" $(KAFKA_PORT) 2 $$(($(KAFKA_PORT) + 4)))
+export TOPIC_REPLICATION_FACTOR ?= 3
+export TOPIC_MIN_INSYNC_REPLICAS ?= 2
+endif
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+# make chaos: CHAOS_PROFILE=full (default; 200,000 changes, every fault, 10,000 fuzzed
+# requests) or ci (about 3 minutes, fewer kills); CHAOS_ARGS go to tests/chaos/run.py
+# (--seed N reproduces a run, --no-faults runs the same workload without faults).
+CHAOS_PROFILE ?= full
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick lint validate-deploy promtool clean
+.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy promtool clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
 	@echo "make test        install, start Kafka and Redis if needed, run every test, stop what it started"
 	@echo "make up / down   start / stop Kafka, Redis and the three services"
 	@echo "make bench       run the benchmark and print its table"
+	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
+	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster"
 	@echo "make lint        ruff over the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
 	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
@@ -58,6 +72,9 @@ bench: $(VENV)/.installed
 
 bench-quick:
 	$(MAKE) bench BENCH_ARGS=--quick
+
+chaos: $(VENV)/.installed
+	$(STACK) run -- $(PY) -m tests.chaos --profile $(CHAOS_PROFILE) $(CHAOS_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check shared services cli bench tests deploy

@@ -7,15 +7,36 @@
 #   stack.sh down           stop what this script started, nothing else
 #   stack.sh status         show what runs
 #   stack.sh run -- CMD…    up, run CMD, then stop only what this call started
+#   stack.sh bootstrap      print the Kafka bootstrap list (one or three brokers)
+#
+# Faults, for the fault-injection suite (`make chaos`); they work while `up` or `run` is
+# active, through the same pid files, and record nothing (whoever started a process stops it):
+#   stack.sh kafka-kill N   SIGKILL broker N (0-based)
+#   stack.sh kafka-start N  start broker N again; return once it serves
+#   stack.sh redis-kill     SIGKILL Redis
+#   stack.sh redis-start    start Redis again (it reloads its append-only file); wait for PONG
+#
+# KAFKA_BROKERS=1 (default): one KRaft node, broker on KAFKA_PORT, controller on
+# KAFKA_CONTROLLER_PORT. KAFKA_BROKERS=3: three nodes, each broker and controller (static
+# voters), node i's broker on KAFKA_PORT+2*i and its controller on KAFKA_PORT+2*i+1;
+# replication factor 3, min ISR 2 (deploy/kafka/cluster.properties).
+# Redis: REDIS_MAXMEMORY (default 4gb, noeviction) and REDIS_APPENDFSYNC (default everysec).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL="${LOCAL_DIR:-$ROOT/.local}"
 KAFKA_HOME="$LOCAL/kafka"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+case "$KAFKA_BROKERS" in
+  1) KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}" ;;
+  3) KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx384m -XX:CICompilerCount=2}" ;;
+  *) echo "KAFKA_BROKERS must be 1 or 3, not $KAFKA_BROKERS" >&2; exit 2 ;;
+esac
 REDIS_PORT="${REDIS_PORT:-6379}"
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}"
+REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
 mkdir -p "$LOCAL"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -23,6 +44,24 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# A killed process's listening socket can outlive it by a moment: until the port refuses, at most 10 s.
+wait_port_closed() {
+  local deadline=$((SECONDS + 10))
+  while port_open "$1"; do
+    [ $SECONDS -lt $deadline ] || { log "port $1 still open"; return 1; }
+    sleep 0.05
+  done
+}
+
+# Until process $1 is gone (a zombie not yet reaped by its parent counts as gone), at most 10 s.
+wait_gone() {
+  local deadline=$((SECONDS + 10))
+  while kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; do
+    [ $SECONDS -lt $deadline ] || { log "process $1 still there after SIGKILL"; return 1; }
+    sleep 0.05
+  done
+}
 
 apt_install() {
   log "installing $* with apt-get"
@@ -54,42 +93,117 @@ kafka_java() {
     -cp "$KAFKA_HOME/libs/*" "$@"
 }
 
-start_kafka() {
-  if port_open "$KAFKA_PORT"; then log "Kafka already answers on 127.0.0.1:$KAFKA_PORT"; return 0; fi
-  local data="$KAFKA_HOME/data" props="$KAFKA_HOME/server.properties"
-  sed -e "s#@DATA_DIR@#$data#" -e "s#@PORT@#$KAFKA_PORT#g" \
-      -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
-      "$ROOT/deploy/kafka/server.properties" > "$props"
-  if [ ! -f "$data/meta.properties" ]; then
-    mkdir -p "$data"
-    local cluster_id
-    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid)"
-    kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >/dev/null
+# Node i's broker port, controller port and home (data, properties, pid file, log). The single
+# broker keeps the layout it always had; the cluster's nodes live apart, so switching between
+# the two never mixes their storage.
+node_port() { if [ "$KAFKA_BROKERS" = 1 ]; then echo "$KAFKA_PORT"; else echo $((KAFKA_PORT + 2 * $1)); fi; }
+node_controller_port() {
+  if [ "$KAFKA_BROKERS" = 1 ]; then echo "$KAFKA_CONTROLLER_PORT"; else echo $((KAFKA_PORT + 2 * $1 + 1)); fi
+}
+node_home() { if [ "$KAFKA_BROKERS" = 1 ]; then echo "$KAFKA_HOME"; else echo "$KAFKA_HOME/cluster/node$1"; fi; }
+nodes() { seq 0 $((KAFKA_BROKERS - 1)); }
+
+bootstrap() {
+  local list=() i
+  for i in $(nodes); do list+=("127.0.0.1:$(node_port "$i")"); done
+  (IFS=,; echo "${list[*]}")
+}
+
+write_node_properties() {  # node
+  local home; home="$(node_home "$1")"
+  mkdir -p "$home"
+  if [ "$KAFKA_BROKERS" = 1 ]; then
+    sed -e "s#@DATA_DIR@#$home/data#" -e "s#@PORT@#$KAFKA_PORT#g" \
+        -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+        "$ROOT/deploy/kafka/server.properties" > "$home/server.properties"
+    return
   fi
-  log "starting Kafka on 127.0.0.1:$KAFKA_PORT (log: $KAFKA_HOME/kafka.log)"
-  : > "$KAFKA_HOME/kafka.log"
+  local voters=() i
+  for i in $(nodes); do voters+=("$i@127.0.0.1:$(node_controller_port "$i")"); done
+  sed -e "s#@NODE_ID@#$1#" -e "s#@DATA_DIR@#$home/data#" -e "s#@PORT@#$(node_port "$1")#g" \
+      -e "s#@CONTROLLER_PORT@#$(node_controller_port "$1")#g" -e "s#@VOTERS@#$(IFS=,; echo "${voters[*]}")#" \
+      "$ROOT/deploy/kafka/cluster.properties" > "$home/server.properties"
+}
+
+format_node() {  # node: once per node; every node of the cluster gets the same cluster id
+  local home; home="$(node_home "$1")"
+  [ -f "$home/data/meta.properties" ] && return 0
+  local id_file="$KAFKA_HOME/cluster/cluster.id"
+  [ "$KAFKA_BROKERS" = 1 ] && id_file="$home/cluster.id"
+  mkdir -p "$home/data" "$(dirname "$id_file")"
+  [ -s "$id_file" ] || kafka_java kafka.tools.StorageTool random-uuid > "$id_file"
+  kafka_java kafka.tools.StorageTool format -t "$(cat "$id_file")" -c "$home/server.properties" >/dev/null
+}
+
+launch_node() {  # node: start the JVM in the background, keep the previous log beside the new one
+  local home port; home="$(node_home "$1")"; port="$(node_port "$1")"
+  write_node_properties "$1"
+  format_node "$1"
+  log "starting Kafka node $1 on 127.0.0.1:$port (log: $home/kafka.log)"
+  [ -f "$home/kafka.log" ] && mv -f "$home/kafka.log" "$home/kafka.log.1"
+  : > "$home/kafka.log"
   nohup bash -c "exec java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile='$ROOT/deploy/kafka/log4j2.yaml' \
-    -cp '$KAFKA_HOME/libs/*' kafka.Kafka '$props'" >>"$KAFKA_HOME/kafka.log" 2>&1 &
-  echo $! > "$KAFKA_HOME/kafka.pid"
-  local deadline=$((SECONDS + 120))
-  until grep -q "Kafka Server started" "$KAFKA_HOME/kafka.log" 2>/dev/null && port_open "$KAFKA_PORT"; do
-    if ! pid_alive "$KAFKA_HOME/kafka.pid"; then
-      log "Kafka exited during start-up; last lines of its log:"; tail -20 "$KAFKA_HOME/kafka.log" >&2; return 1
+    -cp '$KAFKA_HOME/libs/*' kafka.Kafka '$home/server.properties'" >>"$home/kafka.log" 2>&1 &
+  echo $! > "$home/kafka.pid"
+  disown $! 2>/dev/null || true  # a node SIGKILLed by kafka-kill is no job of this shell's to report
+}
+
+wait_node() {  # node: until its log says started and its port answers
+  local home port deadline=$((SECONDS + 120)); home="$(node_home "$1")"; port="$(node_port "$1")"
+  until grep -q "Kafka Server started" "$home/kafka.log" 2>/dev/null && port_open "$port"; do
+    if ! pid_alive "$home/kafka.pid"; then
+      log "Kafka node $1 exited during start-up; last lines of its log:"; tail -20 "$home/kafka.log" >&2; return 1
     fi
-    [ $SECONDS -lt $deadline ] || { log "Kafka not ready after 120 s"; tail -20 "$KAFKA_HOME/kafka.log" >&2; return 1; }
+    [ $SECONDS -lt $deadline ] || { log "Kafka node $1 not ready after 120 s"; tail -20 "$home/kafka.log" >&2; return 1; }
     sleep 0.2
   done
-  log "Kafka ready"
-  echo kafka >> "$LOCAL/started.$STARTER"
+  log "Kafka node $1 ready"
+}
+
+start_kafka() {
+  # A cluster node finishes starting only once a quorum of controllers runs, so every missing
+  # node is launched before waiting for any.
+  local launched=() i
+  for i in $(nodes); do
+    if port_open "$(node_port "$i")"; then log "Kafka already answers on 127.0.0.1:$(node_port "$i")"; continue; fi
+    launch_node "$i"; launched+=("$i")
+  done
+  [ ${#launched[@]} -gt 0 ] || return 0
+  echo "kafka:$KAFKA_BROKERS" >> "$LOCAL/started.$STARTER"
+  for i in "${launched[@]}"; do wait_node "$i"; done
+}
+
+check_node() {  # node
+  case "${1:-}" in ''|*[!0-9]*) echo "a broker number, 0 to $((KAFKA_BROKERS - 1))" >&2; exit 2 ;; esac
+  [ "$1" -lt "$KAFKA_BROKERS" ] || { echo "broker $1 does not exist (KAFKA_BROKERS=$KAFKA_BROKERS)" >&2; exit 2; }
+}
+
+kafka_kill() {  # node
+  check_node "$1"
+  local pidfile; pidfile="$(node_home "$1")/kafka.pid"
+  pid_alive "$pidfile" || { log "Kafka node $1 is not running"; return 0; }
+  log "SIGKILL Kafka node $1 (pid $(cat "$pidfile"))"
+  kill -9 "$(cat "$pidfile")"
+  wait_gone "$(cat "$pidfile")"
+  wait_port_closed "$(node_port "$1")"
+}
+
+kafka_start() {  # node
+  check_node "$1"
+  if pid_alive "$(node_home "$1")/kafka.pid" && port_open "$(node_port "$1")"; then
+    log "Kafka node $1 already runs"; return 0
+  fi
+  launch_node "$1"; wait_node "$1"
 }
 
 start_redis() {
   if port_open "$REDIS_PORT"; then log "Redis already answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
   mkdir -p "$LOCAL/redis"
-  log "starting Redis on 127.0.0.1:$REDIS_PORT (append-only file on)"
+  log "starting Redis on 127.0.0.1:$REDIS_PORT (append-only file, appendfsync $REDIS_APPENDFSYNC, maxmemory $REDIS_MAXMEMORY)"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$LOCAL/redis" \
-    --appendonly yes --appendfsync everysec --save "" --daemonize yes \
+    --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --daemonize yes \
+    --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction \
     --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log"
   local deadline=$((SECONDS + 30))
   until redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; do
@@ -97,7 +211,7 @@ start_redis() {
     sleep 0.1
   done
   log "Redis ready"
-  echo redis >> "$LOCAL/started.$STARTER"
+  [ -z "${STARTER:-}" ] || echo redis >> "$LOCAL/started.$STARTER"
 }
 
 stop_pidfile() {  # name pidfile
@@ -118,7 +232,11 @@ stop_started() {  # stops what the starter recorded, in reverse order
   [ -f "$file" ] || return 0
   for what in $(tac "$file"); do
     case "$what" in
-      kafka) stop_pidfile Kafka "$KAFKA_HOME/kafka.pid" ;;
+      kafka:*)  # the nodes of the layout it was started with, whatever KAFKA_BROKERS says now
+        local brokers="$KAFKA_BROKERS"; KAFKA_BROKERS="${what#kafka:}"
+        for i in $(nodes); do stop_pidfile "Kafka node $i" "$(node_home "$i")/kafka.pid"; done
+        KAFKA_BROKERS="$brokers" ;;
+      kafka) stop_pidfile Kafka "$KAFKA_HOME/kafka.pid" ;;  # recorded by an older stack.sh
       redis) stop_pidfile Redis "$LOCAL/redis/redis.pid" ;;
     esac
   done
@@ -136,13 +254,27 @@ case "${1:-}" in
       stop_started "${file#"$LOCAL"/started.}"
     done ;;
   status)
-    port_open "$KAFKA_PORT" && echo "kafka: 127.0.0.1:$KAFKA_PORT" || echo "kafka: down"
+    for i in $(nodes); do
+      port_open "$(node_port "$i")" && echo "kafka node $i: 127.0.0.1:$(node_port "$i")" || echo "kafka node $i: down"
+    done
     port_open "$REDIS_PORT" && echo "redis: redis://127.0.0.1:$REDIS_PORT/0" || echo "redis: down" ;;
   run)
     shift; [ "${1:-}" = "--" ] && shift
     STARTER="run.$$"
     trap 'stop_started "$STARTER"' EXIT
+    trap 'exit 143' TERM; trap 'exit 130' INT  # so the EXIT trap stops what this call started
     up
     "$@" ;;
-  *) echo "usage: $0 install|up|down|status|run -- CMD" >&2; exit 2 ;;
+  bootstrap) bootstrap ;;
+  kafka-kill) kafka_kill "${2:-}" ;;
+  kafka-start) kafka_start "${2:-}" ;;
+  redis-kill)
+    pid_alive "$LOCAL/redis/redis.pid" || { log "Redis is not running"; exit 0; }
+    log "SIGKILL Redis (pid $(cat "$LOCAL/redis/redis.pid"))"
+    kill -9 "$(cat "$LOCAL/redis/redis.pid")"
+    wait_gone "$(cat "$LOCAL/redis/redis.pid")"
+    wait_port_closed "$REDIS_PORT" ;;
+  redis-start) start_redis ;;
+  *) echo "usage: $0 install|up|down|status|bootstrap|run -- CMD|kafka-kill N|kafka-start N|redis-kill|redis-start" >&2
+     exit 2 ;;
 esac

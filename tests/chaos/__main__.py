@@ -1,0 +1,5 @@
+"""`python -m tests.chaos`: see run.py."""
+
+from .run import main
+
+main()
