@@ -20,7 +20,7 @@
 # KAFKA_CONTROLLER_PORT. KAFKA_BROKERS=3: three nodes, each broker and controller (static
 # voters), node i's broker on KAFKA_PORT+2*i and its controller on KAFKA_PORT+2*i+1;
 # replication factor 3, min ISR 2 (deploy/kafka/cluster.properties).
-# Redis: REDIS_MAXMEMORY (default 4gb, noeviction) and REDIS_APPENDFSYNC (default everysec).
+# Redis: REDIS_MAXMEMORY (default 4gb, noeviction) and REDIS_APPENDFSYNC (default always: see README).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -36,7 +36,7 @@ case "$KAFKA_BROKERS" in
 esac
 REDIS_PORT="${REDIS_PORT:-6379}"
 REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}"
-REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
+REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-always}"
 mkdir -p "$LOCAL"
 
 log() { printf '[stack] %s\n' "$*" >&2; }

@@ -120,3 +120,14 @@ async def probe_kafka(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
         return False
 
 
+
+
+async def partition_count(settings: CommonSettings, topic: str) -> int:
+    """How many partitions `topic` has (what keyed state is partitioned by)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    try:
+        await admin.start()
+        (described,) = await admin.describe_topics([topic])
+        return len(described["partitions"])
+    finally:
+        await admin.close()

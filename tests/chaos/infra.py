@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from .fleet import stack_command, stack_env
 
-INPUT_TOPICS = ("cohort.changes", "cohort.meta", "identity.events", "membership.resolved", "membership.unmatched",
-                "identity.merges", "identity.profiles")
+INPUT_TOPICS = ("cohort.changes", "cohort.meta", "identity.events", "identity.forwarded", "membership.resolved",
+                "membership.unmatched", "identity.merges", "identity.profiles", "segment.handovers")
 
 
 def port_open(port: int) -> bool:

@@ -20,9 +20,9 @@ from .table import Findings
 from .verdict import apply_accepted, expected
 from .workload import Workload
 
-GROUPS = {"identity-resolution": ("cohort.changes", "identity.events"),
+GROUPS = {"identity-resolution": ("cohort.changes", "identity.events", "identity.forwarded"),
           "segment-store": ("membership.resolved", "membership.unmatched", "identity.merges", "identity.profiles",
-                            "cohort.meta")}
+                            "cohort.meta", "segment.handovers")}
 
 
 async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], workload: Workload, oracle: Oracle,
@@ -78,10 +78,11 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
 
 async def _identity_resolution_outputs(bootstrap: str, prefix: str, workspace: str,
                                        reports: dict[str, ReportExpectation]) -> StageCheck:
-    """Where a loss happened: identity-resolution must publish one resolved or unmatched record
-    per identifier of each landed request (each with its own source_id), so its outputs per
-    cohort must fall in the range the sync reports allow (applied + already in state +
-    unmatched). Outside it, the loss is there; inside it, after it (segment-store)."""
+    """Where a loss happened: identity-resolution must publish one resolved or unmatched row
+    per identifier of each landed request (each with its own source_id; rows travel in
+    batches), so its outputs per cohort must fall in the range the sync reports allow (applied
+    + already in state + unmatched). Outside it, the loss is there; inside it, after it
+    (segment-store)."""
     expected = {cohort: (r.applied + r.already_in_state[0] + sum(lo for lo, _ in r.unmatched.values()),
                          r.applied + r.already_in_state[1] + sum(hi for _, hi in r.unmatched.values()))
                 for cohort, r in reports.items()}
@@ -92,8 +93,14 @@ async def _identity_resolution_outputs(bootstrap: str, prefix: str, workspace: s
                 record = orjson.loads(value)
             except orjson.JSONDecodeError:
                 continue  # the poison record
-            if record.get("workspace_id") == workspace and record.get("cohort_id") in source_ids:
-                source_ids[record["cohort_id"]].append(record.get("source_id"))
+            if record.get("workspace_id") != workspace:
+                continue
+            if topic == "membership.resolved":  # rows: partner, cohort_id, user, external_id, change, source_id, …
+                for row in record.get("rows", []):
+                    if row[1] in source_ids:
+                        source_ids[row[1]].append(row[5])
+            elif record.get("cohort_id") in source_ids:  # rows: kind, value, label, change, reason, source_id, …
+                source_ids[record["cohort_id"]] += [row[5] for row in record.get("rows", [])]
     return check_stage(expected, source_ids)
 
 

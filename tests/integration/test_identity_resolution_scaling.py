@@ -119,8 +119,9 @@ async def test_instances_split_partitions_and_produce_what_one_does(stack_env, k
         inputs = (settings.topics.identity_events, settings.topics.cohort_changes, settings.topics.identity_forwarded)
         everything = {(topic, p) for topic in inputs for p in range(settings.topic_partitions)}
 
-        async def assignments():
-            return [{(tp.topic, tp.partition) for tp in p.consumer.assignment()} for p in processors]
+        async def assignments():  # a processor connects in the background: no consumer yet, no partitions
+            return [{(tp.topic, tp.partition) for tp in p.consumer.assignment()} if p.consumer else set()
+                    for p in processors]
 
         def split(sets):  # every instance owns some partitions; each partition one owner
             return all(sets) and sum(len(s) for s in sets) == len(everything) and set().union(*sets) == everything

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from cohort_shared.kafka import ensure_topics, probe_kafka
+from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -28,9 +28,15 @@ REDIS_TIMEOUT_SECONDS = 30.0
 
 def build_processor(settings: IdentitySettings, client, store: BookStore,
                     instance_id: str | None = None) -> StreamProcessor:
-    """The consumer of identity.events, identity.forwarded and cohort.changes."""
+    """The consumer of identity.events, identity.forwarded and cohort.changes; before it
+    consumes, the topics exist and the store knows how many partitions hold the books."""
+
+    async def prepare() -> None:
+        await ensure_topics(settings, settings.topics.all())
+        store.partitions = await partition_count(settings, settings.topics.identity_events)
+
     return StreamProcessor(
-        settings, client, identity_service(settings, store),
+        settings, client, identity_service(settings, store), prepare=prepare,
         group_id=settings.group_id(SERVICE),
         instance_id=instance_id or settings.member_id(),
         max_records=settings.max_batch_records,
@@ -50,9 +56,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         log.info("starting as %s with settings %s", settings.member_id(), settings.masked())
         if settings.admin_token is None:
             log.warning("ADMIN_TOKEN is not set: the operator API answers 401 to everyone")
-        await ensure_topics(settings, settings.topics.all())
         await processor.start()
-        store.partitions = processor.partitions.get("identity.events", settings.topic_partitions)
         try:
             yield
         finally:

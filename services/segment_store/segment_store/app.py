@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from cohort_shared.kafka import ensure_topics, probe_kafka
+from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -31,10 +31,16 @@ REQUESTS = Counter("segment_http_requests_total", "HTTP requests", ["route", "st
 LATENCY = Histogram("segment_http_request_seconds", "HTTP request latency", ["route"])
 
 
-def build_processor(settings: SegmentSettings, client) -> StreamProcessor:
-    """The consumer of segment-store's inputs, in the service's consumer group."""
+def build_processor(settings: SegmentSettings, client, store: Store) -> StreamProcessor:
+    """The consumer of segment-store's inputs, in the service's consumer group; before it
+    consumes, the topics exist and the read side knows how many tasks hold the state."""
+
+    async def prepare() -> None:
+        await ensure_topics(settings, settings.topics.all())
+        store.partitions = await partition_count(settings, settings.topics.membership_resolved)
+
     return StreamProcessor(
-        settings, client, segment_service(settings, TaskStore(client, settings.redis_key_prefix)),
+        settings, client, segment_service(settings, TaskStore(client, settings.redis_key_prefix)), prepare=prepare,
         group_id=settings.group, instance_id=settings.instance, max_records=settings.batch_max_records,
         max_batch_bytes=settings.batch_max_bytes,
         session_timeout_ms=settings.session_timeout_ms, max_restarts=settings.stream_max_restarts,
@@ -45,16 +51,14 @@ def build_processor(settings: SegmentSettings, client) -> StreamProcessor:
 def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI:
     """The segment-store app; with `run_stream` its lifespan also consumes the input topics."""
     client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS, connect_timeout=REDIS_TIMEOUT_SECONDS)
-    processor = build_processor(settings, client) if run_stream else None
     store = Store(client, settings.redis_key_prefix, settings.topic_partitions, settings.segment_buckets_per_call)
+    processor = build_processor(settings, client, store) if run_stream else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("starting with settings %s", settings.masked())
         if processor is not None:
-            await ensure_topics(settings, settings.topics.all())
             await processor.start()
-            store.partitions = processor.partitions.get("membership.resolved", settings.topic_partitions)
             log.info("consuming as %s.%s", settings.group, settings.instance)
         try:
             yield

@@ -74,7 +74,9 @@ Output = tuple[str, int | None, bytes | None, bytes | None]
 
 
 def pack_outbox(outputs: Sequence[Output]) -> bytes:
-    return msgpack.packb(outputs, use_bin_type=True) if outputs else b""
+    """Stored even when empty: its presence says a batch is applied here whose Kafka commit
+    is not known to have happened (the offsets must still be committed)."""
+    return msgpack.packb(list(outputs), use_bin_type=True)
 
 
 def unpack_outbox(raw: bytes | None) -> list[Output]:

@@ -46,7 +46,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter, Gauge, Histogram
 
 from .. import txn_fencing
-from ..faults import is_fatal_for_clients, is_fenced, is_infrastructure
+from ..faults import ProcessorFailed, is_fatal_for_clients, is_fenced, is_infrastructure
 from ..kafka import make_consumer, make_producer
 from ..publishing import BatchPublisher, PublishFailed
 from ..schemas import Message
@@ -181,6 +181,8 @@ class StreamProcessor:
         on_dead: Callable[[str], None] | None = None,
         max_restarts: int = 5,
         restart_window_s: float = 300.0,
+        batch_timeout_s: float = 120.0,
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.redis = client
@@ -193,6 +195,8 @@ class StreamProcessor:
         self.on_dead = on_dead
         self.max_restarts = max_restarts
         self.restart_window_s = restart_window_s
+        self.batch_timeout_s = batch_timeout_s
+        self.prepare = prepare
         self.commit = Commit(client)
         self.divergences = DivergenceBook(client, settings.redis_key_prefix, service.name, group_id)
         topics = settings.topics
@@ -231,10 +235,28 @@ class StreamProcessor:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Start in the background: the processor connects (creating its topics first with
+        `prepare`), retrying while Kafka or Redis are away; /readyz says when it holds its tasks."""
         self.running = True
         self.state = "starting"
-        await self._start_clients()
         self._task = asyncio.create_task(self._supervise(), name=f"{self.group_id}-loop")
+
+    async def _connect(self) -> None:
+        """Clients up, or retried with back-off (up to 10 s) until they are: Kafka or Redis away
+        at start-up is waited for, not counted as a failure of the loop."""
+        delay = 0.5
+        while self.running:
+            try:
+                if self.prepare is not None:
+                    await asyncio.wait_for(self.prepare(), 60)
+                await asyncio.wait_for(self._start_clients(), 60)
+                return
+            except Exception as exc:  # noqa: BLE001 - whatever it was, try again; it is logged
+                log.warning("%s cannot connect yet (%s: %s); again in %.1f s", self.group_id,
+                            type(exc).__name__, exc, delay)
+                await self._stop_clients()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def stop(self) -> None:
         self.running = False
@@ -320,14 +342,16 @@ class StreamProcessor:
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:
-                    await client.stop()
-                except Exception as exc:  # noqa: BLE001 - stopping a broken client
+                    await asyncio.wait_for(client.stop(), 15)
+                except Exception as exc:  # noqa: BLE001 - stopping a broken client: dropped anyway
                     log.warning("stopping a client failed: %s", type(exc).__name__)
         self.consumer = self.producer = None
         self.joined = False
 
     async def _supervise(self) -> None:
         restarts: deque[float] = deque()
+        LOOP_ALIVE.labels(self.group_id).set(1)
+        await self._connect()
         while self.running:
             LOOP_ALIVE.labels(self.group_id).set(1)
             try:
@@ -349,10 +373,7 @@ class StreamProcessor:
                 await self._stop_clients()
                 self._reset_tasks()
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** len(restarts)))
-                try:
-                    await self._start_clients()
-                except Exception:  # noqa: BLE001 - counted as the next restart
-                    log.exception("clients of %s could not start", self.group_id)
+                await self._connect()
 
     def _die(self, reason: str) -> None:
         self.state = "dead"
@@ -374,15 +395,18 @@ class StreamProcessor:
                 self._report_lag()
                 lag_at = time.monotonic() + 2.0
             try:
-                # Under the lock a rebalance cannot revoke partitions half-way through.
+                # Outside the lock: it asks the group coordinator for committed offsets, and a
+                # rebalance (which takes the lock to revoke) may be what the coordinator is doing.
+                await self._bounded(self._take_ownership(), batches)
+                # Under the lock a rebalance cannot revoke partitions half-way through a batch.
                 async with self._lock:
                     assigned = self.consumer.assignment()
-                    batches = {tp: records for tp, records in batches.items() if tp in assigned}
-                    await self._take_ownership()
+                    batches = {tp: rs for tp, rs in batches.items()
+                               if tp in assigned and tp.partition in self._tokens}
                     await self._apply_repairs()
                     batches = self._ready(batches)
                     if batches:
-                        await self._process(batches)
+                        await self._bounded(self._process(batches), batches)
                 if batches or self.state != "retrying":
                     self.state = "running"
                     backoff = 0.1
@@ -403,6 +427,24 @@ class StreamProcessor:
                 self._seek(failure.resume_at)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _bounded(self, work, batches: Batches) -> None:
+        """`work`, within `batch_timeout_s`: a batch or a takeover that hangs (a broker that
+        never answers, a client stuck after a failover) must not freeze the processor behind
+        a healthy /healthz. Infrastructure failures become a retry of the batch."""
+        try:
+            await asyncio.wait_for(work, self.batch_timeout_s)
+        except TimeoutError as exc:
+            raise ProcessorFailed(f"a batch or takeover took over {self.batch_timeout_s:.0f} s") from exc
+        except (_NotCommitted, _OwnershipLost):
+            raise
+        except Exception as exc:
+            if is_fatal_for_clients(exc):
+                raise
+            if is_fenced(exc):
+                self._lost_ownership(exc)
+                raise _OwnershipLost() from exc
+            raise _NotCommitted({tp: rs[0].offset for tp, rs in batches.items()}, exc) from exc
 
     def _report_lag(self) -> None:
         for tp in self.consumer.assignment():

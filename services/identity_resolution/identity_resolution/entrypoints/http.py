@@ -6,9 +6,10 @@ import re
 
 from cohort_shared.ops import add_shared_error_handlers
 from cohort_shared.schemas import WORKSPACE_PATTERN
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.identifiers import alias_from_key, parse_user_ref, sort_key
 
@@ -70,8 +71,9 @@ def add_error_handlers(app: FastAPI) -> None:
     """Every error body is `{"message": "…"}` (the operator-token check included)."""
     add_shared_error_handlers(app, "the identity store")
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's and Starlette's own (an unknown route, a method not allowed) alike."""
         return _error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(RequestValidationError)
