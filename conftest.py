@@ -78,9 +78,9 @@ def common_settings(stack_env: dict[str, str]) -> CommonSettings:
 @pytest.fixture
 async def redis_client(common_settings: CommonSettings) -> AsyncIterator:
     """A Redis client; the test's keys are deleted afterwards."""
-    from cohort_shared.redis_store import connect
+    from cohort_shared.state.client import connect_state
 
-    client = connect(common_settings)
+    client = connect_state(common_settings, socket_timeout=10)
     yield client
     async for key in client.scan_iter(match=f"{common_settings.redis_key_prefix}*", count=1000):
         await client.delete(key)

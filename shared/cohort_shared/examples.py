@@ -59,6 +59,7 @@ EXAMPLES: dict[str, list[s.Message]] = {
     "identity.merges": [
         s.ProfilesMerged(workspace_id="acme", merged_user_id="U2", kept_user_id="U1", kept_external_id="u1",
                          source_id="s", merged_at=NOW),
+        s.ProfileMergeAnnounced(workspace_id="acme", kept_user_id="U1", merged_user_id="U2", source_id="s"),
         s.ProfileDeleted(workspace_id="acme", user_id="U1", external_id="u1", source_id="s", deleted_at=NOW),
     ],
     "identity.profiles": [

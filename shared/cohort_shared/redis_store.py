@@ -1,4 +1,4 @@
-"""Redis helpers: connection, readiness, and the key layout every service follows."""
+"""Redis helpers: readiness, and the key layout every service follows (clients: state/client.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ import asyncio
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-
-from .settings import CommonSettings
-
-
-def connect(settings: CommonSettings, **options) -> aioredis.Redis:
-    """A pooled client; responses stay bytes so member IDs round-trip exactly. Bounded
-    timeouts, so a Redis that hangs fails a request instead of hanging it."""
-    options = {"socket_connect_timeout": 2.0, "socket_timeout": 10.0, **options}
-    return aioredis.from_url(settings.redis_url.get_secret_value(), decode_responses=False, **options)
 
 
 async def probe_redis(client: aioredis.Redis, timeout: float = 2.0) -> bool:

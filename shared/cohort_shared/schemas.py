@@ -445,6 +445,21 @@ class ProfilesMerged(Message):
         return self.merged_user_id.encode()
 
 
+class ProfileMergeAnnounced(Message):
+    """A profile is being merged into this one (keyed by the kept user, on the same partition
+    as anything later of it): segment-store holds back a deletion or an onward merge of the
+    kept profile until the merged one's cohorts have arrived, as if it were all one step."""
+
+    type: Literal["profile_merge_announced"] = "profile_merge_announced"
+    workspace_id: WorkspaceId
+    kept_user_id: UserId
+    merged_user_id: UserId
+    source_id: SourceId
+
+    def kafka_key(self) -> bytes:
+        return self.kept_user_id.encode()
+
+
 class ProfileDeleted(Message):
     """A profile was deleted; its memberships go too."""
 
@@ -459,7 +474,7 @@ class ProfileDeleted(Message):
         return self.user_id.encode()
 
 
-IdentityMergeMessage = Annotated[ProfilesMerged | ProfileDeleted, Field(discriminator="type")]
+IdentityMergeMessage = Annotated[ProfilesMerged | ProfileMergeAnnounced | ProfileDeleted, Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- identity.profiles (compacted)

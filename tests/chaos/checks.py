@@ -35,6 +35,7 @@ class EventsCheck:
     order_violations: int = 0  # (user, cohort) pairs whose events came in another order than the changes
     not_replaying: int = 0  # (user, cohort) pairs whose events do not alternate up to the final membership
     by_cause: dict[str, tuple[int, int]] = field(default_factory=dict)  # cause -> (expected, seen)
+    lost_examples: list[tuple] = field(default_factory=list)  # (user, cohort, change, cause), a few
 
 
 def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events: list[dict],
@@ -58,7 +59,9 @@ def check_events(expected: dict[tuple[str, str], list[tuple[str, str]]], events:
         for change, cause in changes:
             expected_counts[(user, cohort, change, cause)] += 1
     result.expected, result.seen = sum(expected_counts.values()), len(ids)
-    result.lost = sum((expected_counts - seen_counts).values())
+    missing = expected_counts - seen_counts
+    result.lost = sum(missing.values())
+    result.lost_examples = sorted(missing)[:10]
     result.unexpected = sum((seen_counts - expected_counts).values())
     for (user, cohort), seen in per_pair.items():
         if not in_order(seen, expected.get((user, cohort), [])):

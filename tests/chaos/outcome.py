@@ -60,17 +60,20 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
     dlq_notes = [f"{base}.dlq holds {n} record(s) that are not poison, reason: {reason}"
                  for (base, reason), n in sorted(foreign_reasons.items())]
     acknowledged = sum(len(r.changes) for r in workload.volatile_prelude + workload.imports if sent.accepted(r.index))
+    checked_events = check_events(want.events, events, {c: set(v) for c, v in listed.items()})
+    lost_notes = [f"lost: {user} {cohort} {change} ({cause})" for user, cohort, change, cause in
+                  checked_events.lost_examples]
     return Findings(
         injected=injector.injected, not_injected=injector.not_injected, sent=sent,
         acknowledged_identifiers=acknowledged, members=members,
-        events=check_events(want.events, events, {c: set(v) for c, v in listed.items()}),
+        events=checked_events,
         reports=reports,
         usage=((usage or {}).get("data_points"), sum(r.applied for r in want.reports.values())),
         dlq=check_dlq(injector.poison, found_dlq),
         settled=settled,
         lag=lag(await offsets(bootstrap, topics, list(groups)), groups),
         stage=stage,
-        notes=dlq_notes + unready_details(fleet, settled.readiness)
+        notes=dlq_notes + lost_notes + unready_details(fleet, settled.readiness)
         + [f"identity-resolution published {n:,} outputs for {cohort}, expected {low:,} to {high:,}"
            for cohort, (n, (low, high)) in sorted(stage.outside_range.items())],
     )

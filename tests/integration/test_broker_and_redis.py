@@ -60,13 +60,33 @@ async def test_redis_round_trip_and_key_layout(common_settings, redis_client):
 
 
 async def test_readiness_probes_fail_when_nothing_listens(common_settings):
-    from cohort_shared.redis_store import connect
+    from cohort_shared.state.client import connect_state
 
-    dead = common_settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
-    assert not await probe_redis(connect(dead), timeout=1)
+    dead = common_settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0"),
+                                               "redis_cluster": "false"})
+    assert not await probe_redis(connect_state(dead, socket_timeout=1), timeout=1)
     producer = make_producer(common_settings)
     await producer.start()
     try:
         assert await probe_kafka(producer)
     finally:
         await producer.stop()
+
+
+async def test_a_connection_redis_closed_is_replaced_not_reported(common_settings):
+    """A Redis restarted or failed over closes every pooled connection; the next call on one
+    must go through on a new connection instead of failing a request."""
+    from cohort_shared.state.client import connect_state
+
+    client = connect_state(common_settings, socket_timeout=5)
+    killer = connect_state(common_settings, socket_timeout=5)
+    try:
+        await client.set(f"{common_settings.redis_key_prefix}probe", b"1")
+        own = await client.client_id()
+        assert await killer.client_kill_filter(_id=own) == 1
+        assert await client.get(f"{common_settings.redis_key_prefix}probe") == b"1"
+        assert await client.client_id() != own
+    finally:
+        await client.delete(f"{common_settings.redis_key_prefix}probe")
+        await client.aclose()
+        await killer.aclose()

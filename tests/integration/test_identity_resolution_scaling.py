@@ -134,7 +134,7 @@ async def test_instances_split_partitions_and_produce_what_one_does(stack_env, k
             last = number == len(expected) - 1
             got = await read_outputs(settings, expected[number], settle=1.0 if last else 0.0)
         assert got == expected[-1]
-        assert sum(expected[-1].values()) == 384  # 6 workspaces × 64 outputs: the rules are exercised
+        assert sum(expected[-1].values()) == 396  # 6 workspaces × 66 outputs: the rules are exercised
         assert len(handled) == instances and all(handled.values())
     finally:
         for processor in processors:

@@ -45,6 +45,7 @@ class Tasks:
         self.commit = Commit(client)
         self.offsets: Counter = Counter()
         self.events: list[dict] = []
+        self.delayed: list = []
 
     async def start(self) -> None:
         await self.commit.ensure_loaded()
@@ -59,8 +60,9 @@ class Tasks:
             return partition_for(message.user_id.encode(), TASKS)
         return partition_for(message.kafka_key(), TASKS)
 
-    async def apply(self, *messages) -> list[dict]:
-        """Apply `messages` (and every handover they lead to); the events they published."""
+    async def apply(self, *messages, delay_handovers: bool = False) -> list[dict]:
+        """Apply `messages` (and every handover they lead to); the events they published. With
+        `delay_handovers`, the merged profiles' cohorts stay in `delayed`, as if late."""
         pending, events = list(messages), []
         while pending:
             message = pending.pop(0)
@@ -78,7 +80,9 @@ class Tasks:
                 if topic.endswith("membership.changes"):
                     events.append(orjson.loads(value))
                 elif topic.endswith("segment.handovers"):
-                    pending.append(s.decode("segment.handovers", value))
+                    handover = s.decode("segment.handovers", value)
+                    late = delay_handovers and isinstance(handover, s.MembershipsHandedOver)
+                    (self.delayed if late else pending).append(handover)
         self.events += events
         return events
 
@@ -86,6 +90,17 @@ class Tasks:
 def resolved(user: str, cohort: tuple[str, str], change: str, source: str) -> s.MembershipResolvedBatch:
     return s.MembershipResolvedBatch(workspace_id=WS, resolved_at=datetime.now(UTC),
                                      rows=[(*cohort, user, f"x{user}", change, source, 0, False)])
+
+
+def merge(merged: str, kept: str, source: str) -> list:
+    """A merge as identity-resolution publishes it: announced to the kept profile first."""
+    return [s.ProfileMergeAnnounced(workspace_id=WS, merged_user_id=merged, kept_user_id=kept, source_id=source),
+            s.ProfilesMerged(workspace_id=WS, merged_user_id=merged, kept_user_id=kept, source_id=source,
+                             merged_at=datetime.now(UTC))]
+
+
+def delete(user: str, source: str) -> s.ProfileDeleted:
+    return s.ProfileDeleted(workspace_id=WS, user_id=user, source_id=source, deleted_at=datetime.now(UTC))
 
 
 def profile(user: str) -> s.ProfileUpdated:
@@ -196,14 +211,12 @@ async def test_the_handler_and_store_follow_the_rules(tasks, common_settings, se
                 continue
             kept = rng.choice(current)
             moves = True
-            events = await tasks.apply(s.ProfilesMerged(workspace_id=WS, merged_user_id=user, kept_user_id=kept,
-                                                        source_id=f"m{step}", merged_at=datetime.now(UTC)))
+            events = await tasks.apply(*merge(user, kept, f"m{step}"))
             expected = model.merge(user, kept, f"m{step}")
             if moves:
                 universe.discard(user)
         elif roll < 0.88:
-            events = await tasks.apply(s.ProfileDeleted(workspace_id=WS, user_id=user, source_id=f"d{step}",
-                                                        deleted_at=datetime.now(UTC)))
+            events = await tasks.apply(delete(user, f"d{step}"))
             expected = model.delete(user, f"d{step}")
             universe.discard(user)
         elif roll < 0.95:
@@ -241,6 +254,37 @@ async def test_the_handler_and_store_follow_the_rules(tasks, common_settings, se
         assert await store.size(WS, plan.as_json()) == len(expected)
     leftovers = [k async for k in tasks.client.scan_iter(match=f"{common_settings.redis_key_prefix}*tmp*")]
     assert leftovers == [], "temporary sets never outlive an evaluation"
+    waits = [k async for k in tasks.client.scan_iter(match=f"{common_settings.redis_key_prefix}*:wait:*")]
+    assert waits == [], "every merge announced arrived, so nothing waits"
+
+
+async def test_a_kept_profile_deleted_before_the_merged_cohorts_arrive_gains_them_then_loses_them(tasks):
+    A, B = COHORTS[0], COHORTS[1]
+    await tasks.apply(resolved("m", A, "add", "s1"), resolved("m", B, "add", "s2"), resolved("k", B, "add", "s3"))
+    assert await tasks.apply(*merge("m", "k", "m1"), delay_handovers=True) == []
+    assert await tasks.apply(delete("k", "d1")) == [], "held until the cohorts of m arrive"
+    events = await tasks.apply(*tasks.delayed)
+    assert [as_tuple(e) for e in events] == [
+        (A, "k", "added", "merge"),
+        (A, "k", "removed", "delete"), (B, "k", "removed", "delete"),
+        (A, "m", "removed", "merge"), (B, "m", "removed", "merge")]
+
+
+async def test_an_onward_merge_waits_so_each_profile_of_a_chain_passes_the_cohorts_on(tasks):
+    A, B = COHORTS[0], COHORTS[1]
+    await tasks.apply(resolved("m", A, "add", "s1"), resolved("k", B, "add", "s2"))
+    await tasks.apply(*merge("m", "k", "m1"), delay_handovers=True)
+    assert await tasks.apply(*merge("k", "j", "m2")) == []
+    late, tasks.delayed = tasks.delayed, []
+    events = await tasks.apply(*late)
+    assert sorted(as_tuple(e) for e in events) == sorted([
+        (A, "k", "added", "merge"), (A, "m", "removed", "merge"),
+        (A, "j", "added", "merge"), (B, "j", "added", "merge"),
+        (A, "k", "removed", "merge"), (B, "k", "removed", "merge")])
+    store = Store(tasks.client, tasks.settings.redis_key_prefix, TASKS, buckets_per_call=1)
+    for cohort in (A, B):
+        members, _ = await store.page(WS, [["union", [["cohort", cohort_code(*cohort)]]]], 0, 10)
+        assert [m.user_id for m in members] == ["j"]
 
 
 async def test_listings_and_segments_walk_many_buckets_in_pieces(tasks, common_settings):

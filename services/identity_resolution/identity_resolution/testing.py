@@ -9,6 +9,8 @@ Outputs are summarized as tuples:
   ("unmatched", cohort, change, identifier, reason)                   unmatched, not parked
   ("profile", user, external_id, aliases, devices)                    identity.profiles
   ("tombstone", user) / ("merged", merged_user, kept_user) / ("deleted", user)
+A merge's announcement (keyed by the kept user) is checked to come before the merge itself
+and is not summarized apart.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from cohort_shared.schemas import (
     NewAlias,
     ProfileDeleted,
     ProfileIdentifier,
+    ProfileMergeAnnounced,
     ProfilesMerged,
     ProfileUpdated,
     TrackedUser,
@@ -170,6 +173,7 @@ def summarize_profile(profile: Profile | None) -> tuple | None:
 def summarize(emitted: list[Emitted]) -> list[tuple]:
     """One tuple per output, checking on the way that each is keyed as SPEC §1 says."""
     out = []
+    announced: set[tuple[str, str]] = set()
     for e in emitted:
         m: Message | None = e.message
         if m is None:
@@ -191,7 +195,11 @@ def summarize(emitted: list[Emitted]) -> list[tuple]:
             out.append(profile_summary(m.user_id, m.external_id, m.aliases, m.device_ids))
         elif isinstance(m, ProfilesMerged):
             assert (e.topic, e.key) == ("identity.merges", m.merged_user_id)
+            assert (m.merged_user_id, m.kept_user_id) in announced, "a merge must be announced first"
             out.append(("merged", m.merged_user_id, m.kept_user_id))
+        elif isinstance(m, ProfileMergeAnnounced):
+            assert (e.topic, e.key) == ("identity.merges", m.kept_user_id)
+            announced.add((m.merged_user_id, m.kept_user_id))
         elif isinstance(m, ProfileDeleted):
             assert (e.topic, e.key) == ("identity.merges", m.user_id)
             out.append(("deleted", m.user_id))

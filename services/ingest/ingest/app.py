@@ -10,9 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
+from cohort_shared.state.client import connect_state
 from fastapi import Depends, FastAPI
 
 from .adapters.key_store import KeyStore, RedisKeyStore
@@ -31,14 +31,6 @@ log = logging.getLogger("ingest")
 REDIS_TIMEOUT_SECONDS = 2.0  # a request never waits longer on Redis; it gets a 503 instead
 
 
-def connect_redis(settings: IngestSettings) -> aioredis.Redis:
-    """Like cohort_shared.redis_store.connect, with timeouts so a dead Redis means a 503, not a hang."""
-    return aioredis.from_url(
-        settings.redis_url.get_secret_value(), decode_responses=False,
-        socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
-
-
 def create_app(
     settings: IngestSettings,
     *,
@@ -47,7 +39,9 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The ingest app; adapters not given are the real ones (Kafka, Redis)."""
-    redis_client = connect_redis(settings) if keys is None or rate_limiter is None else None
+    # timeouts so a dead Redis means a 503, not a hang
+    redis_client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                 connect_timeout=REDIS_TIMEOUT_SECONDS) if keys is None or rate_limiter is None else None
     publisher = publisher or KafkaPublisher(settings, settings.publish_timeout_seconds)
     keys = keys or RedisKeyStore(redis_client, settings.redis_key_prefix)
     rate_limiter = rate_limiter or RedisRateLimiter(redis_client, settings.redis_key_prefix, settings.rate_limit_per_hour)

@@ -8,10 +8,14 @@ from segment_store.domain.membership import (
     Gone,
     ImportedChange,
     Slice,
+    Wait,
     accepts_profile_update,
+    announce_merge,
     apply_import,
     delete,
     finish_merge,
+    handover_arrived,
+    hold,
     merge_gains,
     receive_handover,
     start_merge,
@@ -76,3 +80,24 @@ def test_late_changes_of_a_gone_profile_go_to_the_kept_one_or_are_counted_delete
     assert imported(s, A, "d", "add") is None and s.counters[A, "u:profile_deleted"] == 1
     assert imported(s, A, "t", "add") == Change(A, "t", "added", "cohort_import", "s")  # memberships stay
     assert accepts_profile_update(s, "t") and not accepts_profile_update(s, "m")
+
+
+def test_a_deletion_of_a_kept_profile_waits_for_the_cohorts_announced_to_it():
+    s = Slice("ws")
+    announce_merge(s, "k", "m1")
+    announce_merge(s, "k", "m2")
+    assert hold(s, "k", "delete k")
+    assert hold(s, "k", "later")  # behind what is held, in order
+    assert handover_arrived(s, "k", "m1") == []
+    assert handover_arrived(s, "k", "m2") == ["delete k", "later"]
+    assert not s.waits["k"] and s.waits_now == {"k"}  # empty: written back as gone
+    assert not hold(s, "k", "now")
+
+
+def test_cohorts_that_arrive_before_their_announcement_are_not_waited_for():
+    s = Slice("ws")
+    assert handover_arrived(s, "k", "m") == []
+    assert s.waits["k"] == Wait(early={"m"})
+    announce_merge(s, "k", "m")
+    assert not s.waits["k"]
+    assert not hold(s, "k", "delete k")

@@ -2,7 +2,9 @@
 
 `REDIS_CLUSTER` says which (`true` / `false`); `auto` (the default) asks the server once at
 start-up (`INFO cluster`). Responses stay bytes; timeouts are bounded so a Redis that hangs
-fails a call instead of hanging it."""
+fails a call instead of hanging it. A connection found broken (a Redis restarted or failed
+over closes every pooled one) is retried on a new one, a few times with back-off; a call that
+times out is not retried here, as it may have been applied."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import logging
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,9 @@ def connect_state(settings, *, socket_timeout: float, connect_timeout: float = 2
     if mode == "auto" and answer is None:
         log.warning("Redis did not answer at start-up: taking it for a single server (set REDIS_CLUSTER=true "
                     "if REDIS_URL names a cluster)")
-    options = {"decode_responses": False, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+    options = {"decode_responses": False, "socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout,
+               "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3,
+                              supported_errors=(RedisConnectionError,))}
     if cluster:
         return RedisCluster.from_url(url, **options)
     return aioredis.from_url(url, **options)

@@ -407,9 +407,8 @@ class StreamProcessor:
                     batches = self._ready(batches)
                     if batches:
                         await self._bounded(self._process(batches), batches)
-                if batches or self.state != "retrying":
-                    self.state = "running"
-                    backoff = 0.1
+                self.state = "running"  # an iteration without a failure, records or not
+                backoff = 0.1
             except _OwnershipLost:
                 self.state = "retrying"
                 RETRIES.labels(self.group_id, "ownership").inc()

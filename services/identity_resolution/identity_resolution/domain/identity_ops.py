@@ -25,6 +25,7 @@ from cohort_shared.schemas import (
     IdentifyRequested,
     MergeRequested,
     ProfileDeleted,
+    ProfileMergeAnnounced,
     ProfilesMerged,
     TrackRequested,
 )
@@ -160,6 +161,8 @@ def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Cl
     if merged.external_id is not None:
         book.external_ids.pop(merged.external_id, None)
     book.profiles.pop(merged.user_id, None)
+    applied.emit(IDENTITY_MERGES, kept.user_id, ProfileMergeAnnounced(
+        workspace_id=book.workspace_id, kept_user_id=kept.user_id, merged_user_id=merged.user_id, source_id=source_id))
     applied.emit(
         IDENTITY_MERGES,
         merged.user_id,

@@ -12,6 +12,7 @@ A cohort is named in keys by its code (`cohort_code`).
   ids:<ws>:<b>          hash    n → JSON list of the profile's alias/device index fields
   ix:<ws>:<hhh>         hash    "x\\x1f<ext>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
   gone:<ws>:<hhh>       hash    user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
+  wait:<ws>:<hhh>       hash    user_id → JSON {"a": announced, "e": early, "h": held} (domain Wait)
   all:<ws>:<b>          set     numbers of every profile ("excludes" / "not")
   rev:<ws>:<b>          hash    n → "code code …" (the user's cohorts), or "*": then rv:<ws>:<n>
   rv:<ws>:<n>           set     codes of a user in more than INLINE cohorts
@@ -77,6 +78,9 @@ class Layout:
 
     def gone(self, ws: str, user_id: str) -> str:
         return self.k("gone", ws, spread(user_id))
+
+    def wait(self, ws: str, user_id: str) -> str:
+        return self.k("wait", ws, spread(user_id))
 
     def everyone(self, ws: str, b: int) -> str:
         return self.k("all", ws, b)

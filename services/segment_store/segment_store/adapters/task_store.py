@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 from cohort_shared.state.writes import WriteSet
 
-from ..domain.membership import MERGED, Cohort, Gone, Slice
+from ..domain.membership import MERGED, Cohort, Gone, Slice, Wait
 from .layout import INLINE, SEP, Layout, bucket, cohort_code, decode_record, encode_record
 
 
@@ -74,12 +74,16 @@ class TaskStore:
         seq = reads.get(layout.seq(ws))
         numbers = reads.hmget(users, lambda u: layout.numbers(ws, u))
         gone = reads.hmget(users, lambda u: layout.gone(ws, u))
+        waits = reads.hmget(users, lambda u: layout.wait(ws, u))
         await reads.run()
         loaded.seq = loaded.first_new = int(seq.value or 0)
         loaded.numbers = {u: int(n) for u, n in numbers.value.items()}
         for user_id, raw in gone.value.items():
             text = raw.decode()
             loaded.slice.gone[user_id] = Gone(MERGED, text[2:]) if text[0] == MERGED else Gone(text)
+        for user_id, raw in waits.value.items():
+            wait = orjson.loads(raw)
+            loaded.slice.waits[user_id] = Wait(set(wait["a"]), set(wait["e"]), wait["h"])
         known = sorted(loaded.numbers)
         number = loaded.numbers.__getitem__
         reads = Reads(self.client)
@@ -178,6 +182,13 @@ class TaskStore:
                 writes.srem(layout.everyone(ws, bucket(n)), [n])
         for user_id in loaded.ungone:
             writes.hdel(layout.gone(ws, user_id), [user_id])
+        for user_id in s.waits_now:
+            wait = s.waits[user_id]
+            if wait:
+                value = orjson.dumps({"a": sorted(wait.announced), "e": sorted(wait.early), "h": wait.held})
+                writes.hset(layout.wait(ws, user_id), {user_id: value})
+            else:
+                writes.hdel(layout.wait(ws, user_id), [user_id])
 
     def _save_reverse(self, loaded: Loaded, writes: WriteSet, user_id: str, cohorts: set[Cohort]) -> None:
         layout, ws, n = loaded.layout, loaded.ws, loaded.numbers[user_id]

@@ -16,6 +16,10 @@ what they change; `adapters/task_store.py` loads slices and writes the changes b
   its cohorts over (`Handover`); the kept profile's task adds it where it is not a member yet
   (cause merge, free of data points) and answers (`HandoverDone`); the merged profile's task
   then removes it from those cohorts. A merge into a deleted profile only removes.
+- A merge is announced first to the kept profile's task (on the partition of everything later
+  of the kept profile): until the cohorts of every profile announced as merged into it have
+  arrived, a deletion or an onward merge of the kept profile is held (`Wait`), so the kept
+  profile gains them before it goes, as if the merge were one step.
 - A deletion removes the profile from every cohort (cause delete, free) and marks it gone.
 - Profiles (identity.profiles) only feed the index of identifiers and "every profile": a
   tombstone drops the profile from both but leaves its memberships to the merge or deletion
@@ -57,6 +61,18 @@ class Gone:
 
 
 @dataclass
+class Wait:
+    """Merges into one profile whose cohorts have not all arrived, and what waits for them."""
+
+    announced: set[str] = field(default_factory=set)  # merged profiles whose cohorts are to come
+    early: set[str] = field(default_factory=set)  # cohorts that came before their announcement
+    held: list[str] = field(default_factory=list)  # identity.merges messages of this profile, held
+
+    def __bool__(self) -> bool:
+        return bool(self.announced or self.early or self.held)
+
+
+@dataclass
 class Slice:
     """What one batch loaded of one workspace in one task, and what the rules changed.
 
@@ -66,15 +82,22 @@ class Slice:
     workspace_id: str
     cohorts_of: dict[str, set[Cohort]] = field(default_factory=dict)
     gone: dict[str, Gone] = field(default_factory=dict)
+    waits: dict[str, Wait] = field(default_factory=dict)
     # the journal
     flips: dict[tuple[Cohort, str], bool] = field(default_factory=dict)  # (cohort, user) -> member now
     counters: Counter = field(default_factory=Counter)  # (cohort, field) -> delta
     usage: int = 0
     touched: set[Cohort] = field(default_factory=set)
     gone_now: dict[str, Gone] = field(default_factory=dict)
+    waits_now: set[str] = field(default_factory=set)
 
     def cohorts(self, user_id: str) -> set[Cohort]:
         return self.cohorts_of.setdefault(user_id, set())
+
+    def wait(self, user_id: str) -> Wait:
+        """The user's wait, to change (it is written back)."""
+        self.waits_now.add(user_id)
+        return self.waits.setdefault(user_id, Wait())
 
     def mark_gone(self, user_id: str, gone: Gone) -> None:
         self.gone[user_id] = self.gone_now[user_id] = gone
@@ -137,6 +160,38 @@ def receive_handover(s: Slice, kept: str, cohorts: list[Cohort], source_id: str)
     for cohort in gains:
         s._set(cohort, kept, True)
     return [Change(c, kept, "added", "merge", source_id) for c in gains]
+
+
+def announce_merge(s: Slice, kept: str, merged: str) -> None:
+    """`merged` is being merged into `kept`: its cohorts are on their way."""
+    wait = s.wait(kept)
+    if merged in wait.early:
+        wait.early.discard(merged)
+    else:
+        wait.announced.add(merged)
+
+
+def hold(s: Slice, user_id: str, message: str) -> bool:
+    """Hold a deletion or an onward merge of `user_id` while cohorts merged into it are to come."""
+    wait = s.waits.get(user_id)
+    if wait is None or not (wait.announced or wait.held):
+        return False
+    s.wait(user_id).held.append(message)
+    return True
+
+
+def handover_arrived(s: Slice, kept: str, merged: str) -> list[str]:
+    """The cohorts of `merged` reached `kept` (and were applied): what `kept` held, now that
+    nothing more is to come, to apply next in order."""
+    wait = s.wait(kept)
+    if merged in wait.announced:
+        wait.announced.discard(merged)
+    else:
+        wait.early.add(merged)
+    if wait.announced:
+        return []
+    released, wait.held = wait.held, []
+    return released
 
 
 def finish_merge(s: Slice, merged: str, cohorts: list[Cohort], source_id: str) -> list[Change]:

@@ -92,15 +92,20 @@ class Batch:
             elif user_id in self.slice.cohorts_of and self.slice.gone.get(user_id) is None:
                 self.loaded.remember(user_id, None if redirected else external_id)
 
+    def announced(self, a: s.ProfileMergeAnnounced) -> None:
+        rules.announce_merge(self.slice, a.kept_user_id, a.merged_user_id)
+
     def merged(self, m: s.ProfilesMerged) -> None:
-        cohorts = rules.start_merge(self.slice, m.merged_user_id, m.kept_user_id)
-        if cohorts:
-            handover = s.MembershipsHandedOver(
-                workspace_id=self.ws, merged_user_id=m.merged_user_id,
-                merged_external_id=m.merged_external_id or self.loaded.external_id(m.merged_user_id),
-                kept_user_id=m.kept_user_id, kept_external_id=m.kept_external_id, cohorts=cohorts,
-                source_id=m.source_id)
-            self.ctx.emit(SEGMENT_HANDOVERS, handover.to_bytes(), handover.kafka_key())
+        if rules.hold(self.slice, m.merged_user_id, m.to_bytes().decode()):
+            return
+        # Handed over even with no cohorts (or if gone already): the kept profile waits for it.
+        cohorts = rules.start_merge(self.slice, m.merged_user_id, m.kept_user_id) or []
+        handover = s.MembershipsHandedOver(
+            workspace_id=self.ws, merged_user_id=m.merged_user_id,
+            merged_external_id=m.merged_external_id or self.loaded.external_id(m.merged_user_id),
+            kept_user_id=m.kept_user_id, kept_external_id=m.kept_external_id, cohorts=cohorts,
+            source_id=m.source_id)
+        self.ctx.emit(SEGMENT_HANDOVERS, handover.to_bytes(), handover.kafka_key())
 
     def handed_over(self, h: s.MembershipsHandedOver) -> None:
         outcome = rules.receive_handover(self.slice, h.kept_user_id, [tuple(c) for c in h.cohorts], h.source_id)
@@ -114,15 +119,26 @@ class Batch:
             self.loaded.remember(h.kept_user_id, h.kept_external_id)
             for change in outcome:
                 self.publish(change, self.loaded.external_id(h.kept_user_id))
-        done = s.HandoverCompleted(workspace_id=self.ws, merged_user_id=h.merged_user_id,
-                                   merged_external_id=h.merged_external_id, cohorts=h.cohorts, source_id=h.source_id)
-        self.ctx.emit(SEGMENT_HANDOVERS, done.to_bytes(), done.kafka_key())
+        if h.cohorts:
+            done = s.HandoverCompleted(workspace_id=self.ws, merged_user_id=h.merged_user_id,
+                                       merged_external_id=h.merged_external_id, cohorts=h.cohorts,
+                                       source_id=h.source_id)
+            self.ctx.emit(SEGMENT_HANDOVERS, done.to_bytes(), done.kafka_key())
+        if h.hops == 0:  # the handover identity-resolution announced (one passed on was not)
+            for raw in rules.handover_arrived(self.slice, h.kept_user_id, h.merged_user_id):
+                held = s.decode(IDENTITY_MERGES, raw.encode())
+                if isinstance(held, s.ProfilesMerged):
+                    self.merged(held)
+                else:
+                    self.deleted(held)
 
     def completed(self, d: s.HandoverCompleted) -> None:
         for change in rules.finish_merge(self.slice, d.merged_user_id, [tuple(c) for c in d.cohorts], d.source_id):
             self.publish(change, d.merged_external_id)
 
     def deleted(self, d: s.ProfileDeleted) -> None:
+        if rules.hold(self.slice, d.user_id, d.to_bytes().decode()):
+            return
         external_id = d.external_id or self.loaded.external_id(d.user_id)
         for change in rules.delete(self.slice, d.user_id, d.source_id):
             self.publish(change, external_id)
@@ -162,8 +178,8 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
         inputs=[InputTopic(t) for t in (MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED, COHORT_META, IDENTITY_MERGES,
                                         IDENTITY_PROFILES, SEGMENT_HANDOVERS)],
         handlers=[((s.MembershipResolvedBatch, s.MembershipUnmatchedBatch, s.CohortNamed, s.CohortChangesReceived,
-                    s.ProfilesMerged, s.ProfileDeleted, s.ProfileUpdated, ProfileTombstone, s.MembershipsHandedOver,
-                    s.HandoverCompleted, s.ChangesRedirected), on_task)],
+                    s.ProfileMergeAnnounced, s.ProfilesMerged, s.ProfileDeleted, s.ProfileUpdated, ProfileTombstone,
+                    s.MembershipsHandedOver, s.HandoverCompleted, s.ChangesRedirected), on_task)],
         decode=decode,
     )
 
@@ -174,7 +190,7 @@ def _users(message) -> list[str]:
         return [row[2] for row in message.rows]
     if isinstance(message, s.ProfilesMerged):
         return [message.merged_user_id]
-    if isinstance(message, s.MembershipsHandedOver):
+    if isinstance(message, (s.MembershipsHandedOver, s.ProfileMergeAnnounced)):
         return [message.kept_user_id]
     if isinstance(message, s.HandoverCompleted):
         return [message.merged_user_id]
@@ -190,6 +206,8 @@ async def _apply(ctx: TaskContext, store: TaskStore, batch: Batch, messages: lis
             batch.imported(message.rows, redirected=False)
         elif isinstance(message, s.ChangesRedirected):
             batch.imported(message.rows, redirected=True, hops=message.hops)
+        elif isinstance(message, s.ProfileMergeAnnounced):
+            batch.announced(message)
         elif isinstance(message, s.ProfilesMerged):
             batch.merged(message)
         elif isinstance(message, s.MembershipsHandedOver):
