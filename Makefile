@@ -30,7 +30,7 @@ endif
 # (--seed N reproduces a run, --no-faults runs the same workload without faults).
 CHAOS_PROFILE ?= full
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy promtool clean
+.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
@@ -42,7 +42,6 @@ help:
 	@echo "                 REDIS_MODE=cluster on a local 3-master Redis Cluster"
 	@echo "make lint        ruff over the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
-	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
 
 $(VENV)/.installed: requirements-dev.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,13 +87,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check shared services cli bench tests deploy
 
 # Offline: builds kustomize and fetches the KEDA and compose schemas through the Go module
-# proxy (cached in .local/tools), installs Debian's docker-compose if missing. No cluster,
+# proxy (cached per user, see deploy/validate/tools.py), installs Debian's docker-compose if missing. No cluster,
 # no Docker engine.
 validate-deploy: $(VENV)/.installed
 	$(PY) -m deploy.validate
-
-promtool: $(VENV)/.installed
-	$(PY) -m deploy.validate --build-promtool
 
 clean:
 	rm -rf $(VENV) .pytest_cache
