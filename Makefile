@@ -29,12 +29,14 @@ endif
 # requests) or ci (about 3 minutes, fewer kills); CHAOS_ARGS go to tests/chaos/run.py
 # (--seed N reproduces a run, --no-faults runs the same workload without faults).
 CHAOS_PROFILE ?= full
+REDIS_CLUSTER_TEST_PORT ?= 7100
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy clean
+.PHONY: help venv install up down status test test-cluster test-unit demo bench bench-quick chaos lint validate-deploy clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
 	@echo "make test        install, start Kafka and Redis if needed, run every test, stop what it started"
+	@echo "make test-cluster  the integration and end-to-end tests on a local 3-master Redis Cluster"
 	@echo "make up / down   start / stop Kafka, Redis and the three services"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
@@ -66,6 +68,12 @@ status:
 # Starts Kafka and Redis only if they are not already answering, and stops only those.
 test: $(VENV)/.installed
 	$(STACK) run -- $(PY) -m pytest $(PYTEST_ARGS)
+
+# The cluster tier: the integration and end-to-end tests (the exactly-once crash test among
+# them) on a local 3-master Redis Cluster, on ports of its own so a single Redis can stay up.
+test-cluster: $(VENV)/.installed
+	$(MAKE) test REDIS_MODE=cluster REDIS_PORT=$(REDIS_CLUSTER_TEST_PORT) REDIS_URL=redis://127.0.0.1:$(REDIS_CLUSTER_TEST_PORT)/0 \
+	  PYTEST_ARGS='-m "integration or e2e" $(PYTEST_ARGS)'
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ _REDIS_TRANSIENT_PREFIXES = (
 # The error code opens Redis's answer; a pipeline wraps it as "Command # N (…) of pipeline
 # caused error: CODE …", and a cluster pipeline as "… caused error: ('CODE …',)".
 _REDIS_TRANSIENT_ANSWER = re.compile(
-    r"^\s*(?:Command # \d+ .*? of pipeline caused error: \(?['\"]?)?(?:%s)\b" % "|".join(_REDIS_TRANSIENT_PREFIXES),
+    r"^\s*(?:Command # \d+ .*? of pipeline caused error: \(?['\"]?)?(?:" + "|".join(_REDIS_TRANSIENT_PREFIXES) + r")\b",
     re.DOTALL,
 )
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
-from cohort_shared.stream.engine import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
 from cohort_shared.topics import (
     COHORT_META,
     IDENTITY_MERGES,
