@@ -22,7 +22,7 @@ from .adapters.key_store import KeyStore
 from .adapters.publisher import Outgoing, Publisher, PublishFailed
 from .adapters.rate_limiter import RateLimiter
 from .domain import cohort_import as rules
-from .domain.data_import_keys import IssuedKey, KeyOwner, KeyRecord, check_workspace, issue_key
+from .domain.workspace_keys import IssuedKey, KeyOwner, KeyRecord, check_workspace, issue_key
 from .domain.errors import NotFound, RateLimited, Unauthorized, Unavailable
 from .domain.identity_requests import IdentityBody, parse_identity_body
 from .settings import IngestSettings

@@ -25,7 +25,7 @@ async def create_data_import_key(ws: str, request: Request) -> CreatedKey:
     """Create a data import key; the only response that ever shows it in clear."""
     service = _service(request)
     issued = await service.create_key(ws)
-    return CreatedKey(key_id=issued.key_id, data_import_key=issued.data_import_key,
+    return CreatedKey(key_id=issued.key_id, data_import_key=issued.secret,
                       rest_endpoint=service.settings.rest_endpoint)
 
 
