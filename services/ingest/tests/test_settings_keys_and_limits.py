@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from ingest.adapters.key_store import InMemoryKeyStore
 from ingest.adapters.rate_limiter import InMemoryRateLimiter
-from ingest.domain.workspace_keys import KeyOwner, issue_key, key_hash, masked, plausible_client_secret
 from ingest.domain.rate_limit import current_window
+from ingest.domain.workspace_keys import KeyOwner, issue_key, key_hash, masked, plausible_client_secret
 from ingest.settings import IngestSettings, parse_partner_keys
 from pydantic import ValidationError
 
