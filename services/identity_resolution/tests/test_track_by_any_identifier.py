@@ -82,3 +82,15 @@ def test_identified_users_are_still_created_by_external_id():
     applied = apply_record(book, tracked("t1", TrackedUser(external_id="u1")), clock())
     assert [(p.user_id, p.external_id, p.custom_attributes) for p in profiles(applied)] == [(user("t1"), "u1", {})]
     assert book.holder(parse_user_ref("external_id:u1")) is not None
+
+
+def test_a_merge_gives_the_kept_profile_the_attributes_it_lacks():
+    from cohort_shared.schemas import MergeRequested, MergeUpdate, ProfileIdentifier
+
+    book = Book(WS)
+    apply_record(book, tracked("t1", TrackedUser(external_id="kept", custom_attributes={"plan": "pro"}),
+                               TrackedUser(external_id="gone", custom_attributes={"plan": "free", "visits": 2})), clock())
+    merge = MergeRequested(workspace_id=WS, request_id="m1", requested_at=T0, merge_updates=[MergeUpdate(
+        identifier_to_merge=ProfileIdentifier(external_id="gone"), identifier_to_keep=ProfileIdentifier(external_id="kept"))])
+    [profile] = profiles(apply_record(book, merge, clock()))
+    assert (profile.external_id, profile.custom_attributes) == ("kept", {"plan": "pro", "visits": 2})

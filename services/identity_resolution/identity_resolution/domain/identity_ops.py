@@ -8,8 +8,8 @@ applied to a book loaded by `adapters/book_store.py`.
 - alias/new: adds an alias to the profile of `external_id`, or creates an alias-only profile.
 - identify: an alias-only or anonymous profile gets an external ID; a new one makes it
   identified (its devices then no longer match), an existing one merges it into that profile.
-- merge: the kept profile receives the merged one's aliases and devices; the merged profile
-  and its external ID disappear.
+- merge: the kept profile receives the merged one's aliases and devices, and the attributes it
+  has no value of; the merged profile and its external ID disappear.
 - delete: the profile and every identifier pointing to it disappear.
 Whenever an identifier starts naming a profile, the changes parked for it are applied.
 Entries naming unknown or bogus identifiers are skipped and counted, never an error; each
@@ -206,11 +206,14 @@ def _merge_all(book: Book, request: MergeRequested, clock: Clock, applied: Appli
 
 
 def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Clock, applied: Applied) -> None:
-    """`kept` receives `merged`'s aliases and devices; `merged` and its external ID disappear."""
+    """`kept` receives `merged`'s aliases, devices and the attributes it lacks (as Braze merges
+    fields); `merged` and its external ID disappear."""
     for key in merged.aliases:
         book.add_alias(kept, key)
     for device_id in merged.devices:
         book.add_device(kept, device_id)
+    gained = {name: value for name, value in merged.attributes.items() if name not in kept.attributes}
+    kept.attributes = {**kept.attributes, **gained}
     if merged.external_id is not None:
         book.external_ids.pop(merged.external_id, None)
     book.profiles.pop(merged.user_id, None)
@@ -229,7 +232,7 @@ def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Cl
             merged_at=clock.now,
         ),
     )
-    if merged.aliases or merged.devices:
+    if merged.aliases or merged.devices or gained:
         _publish(book, kept, clock, applied)
     applied.emit(IDENTITY_PROFILES, merged.user_id, None)
 
