@@ -42,6 +42,8 @@ def export_view_service(store: ExportViewStore) -> StreamService:
         for message in messages:
             if isinstance(message, s.CohortChangesReceived):
                 continue  # sync-report counts: nothing the export shows
+            if isinstance(message, s.ProfileUpdated):
+                homes[message.user_id] = message.workspace_id  # for a tombstone later in this batch
             ws = homes.get(message.user_id) if isinstance(message, ProfileTombstone) else message.workspace_id
             if ws is not None:  # a tombstone of a profile never seen: nothing to forget
                 by_workspace[ws].append(message)
