@@ -153,3 +153,13 @@ async def test_the_readme_example_runs_against_the_services(client):
                                   capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
     await client.user_id("external_id:readme-user")
+
+
+async def test_schemathesis_bodies_at_the_braze_routes_get_no_5xx(client, tmp_path):
+    from tests.chaos.fuzz import fuzz_service
+
+    key = await new_rest_key(client)
+    result = await fuzz_service("ingest-braze-rest", key["rest_endpoint"], key["rest_api_key"], examples=40, seed=12,
+                                reports=tmp_path, timeout=240, paths="^/users/")
+    assert result.error is None, result.error
+    assert result.requests > 300 and result.server_errors == 0 and result.refusals_without_message == 0, result.examples
