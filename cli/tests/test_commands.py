@@ -292,7 +292,7 @@ def test_repair_lists_divergences_and_asks_for_a_repair(cohort, services):
     listed = cohort("repair", "list")
     assert listed.exit_code == 0, listed.output
     assert "redis_behind" in listed.stdout and "Kafka committed up to offset 20" in listed.stdout
-    assert {c.host for c in services.calls} == {"127.0.0.1:8081", "127.0.0.1:8082"}
+    assert {c.host for c in services.calls} == {"127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8082"}
     asked = cohort("repair", "apply", "segment-store", "membership.resolved", "4", "--action", "reapply")
     assert asked.exit_code == 0 and "reapply of membership.resolved[4] requested" in asked.stdout
     assert services.calls[-1].body == {"topic": "membership.resolved", "partition": 4, "action": "reapply"}
