@@ -8,7 +8,8 @@ the very path of the operator profile identity API; exports read the export view
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from .adapters.export_view import ExportReader
 from .adapters.key_store import KeyStore
 from .domain.braze_export import ExportBody, exported_user, parse_export
 from .domain.braze_requests import BrazeRequest
-from .domain.errors import Forbidden, RateLimited, Unauthorized
+from .domain.errors import Forbidden, RateLimited, RequestRejected, Unauthorized
 from .domain.export_view import SEP
 from .domain.rate_limit import Quota
 from .domain.rest_api_keys import RATE_GROUPS, permission_of
@@ -32,6 +33,15 @@ class BrazeCall:
 
     owner: KeyOwner
     quota: Quota
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """A refusal once the key was accepted carries the X-RateLimit-* headers too, as Braze's do."""
+        try:
+            yield
+        except RequestRejected as refusal:
+            refusal.headers = {**self.quota.headers(), **refusal.headers}
+            raise
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -146,10 +146,13 @@ async def test_malformed_requests_are_400_naming_the_field(harness, path, body, 
     assert answer.status_code == 400 and answer.json()["message"].startswith(message), answer.text
 
 
-async def test_bad_json_after_a_good_key_is_400(harness):
+async def test_bad_json_after_a_good_key_is_400_with_the_rate_limit_headers(harness):
     key = await harness.new_rest_key()
     answer = await harness.client.post("/users/track", headers=bearer(key), content=b"{")
     assert (answer.status_code, answer.json()) == (400, {"message": "body must be valid JSON"})
+    assert answer.headers["X-RateLimit-Limit"] == "3000" and answer.headers["X-RateLimit-Remaining"] == "2999"
+    exported = await harness.client.post("/users/export/ids", headers=bearer(key), json={})
+    assert exported.status_code == 400 and exported.headers["X-RateLimit-Limit"] == "2500"
 
 
 async def test_alias_identify_merge_and_delete_publish_the_profile_identity_messages(harness):

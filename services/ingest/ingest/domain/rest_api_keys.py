@@ -67,6 +67,6 @@ def parse_rate_limits(raw: str) -> dict[str, tuple[int, int]]:
                 raise ValueError(f"INGEST_REST_RATE_LIMITS entry {position + 1} must be <group>=<requests>/<seconds> "
                                  f"with a group of {', '.join(sorted(set(RATE_GROUPS.values())))}")
             if int(requests) < 1 or int(seconds) < 1:
-                raise ValueError(f"INGEST_REST_RATE_LIMITS entry {position + 1} must allow at least 1 request a second")
+                raise ValueError(f"INGEST_REST_RATE_LIMITS entry {position + 1} must allow at least 1 request in a window of at least 1 second")
             limits[group.strip()] = (int(requests), int(seconds))
     return limits

@@ -39,8 +39,9 @@ def _identity_route(path: str, parse: Callable[[dict[str, Any]], BrazeRequest], 
     async def braze_identity_request(request: Request) -> JSONResponse:
         braze = _braze(request)
         call = await braze.authorize(request.headers.get("authorization"), path)
-        body = await read_json_object(request, braze.ingest.settings.max_body_bytes)
-        answer = await braze.apply(call, parse(body))
+        with call.answering():
+            body = await read_json_object(request, braze.ingest.settings.max_body_bytes)
+            answer = await braze.apply(call, parse(body))
         return JSONResponse(answer, status_code=201, headers=call.quota.headers())
 
     braze_identity_request.__doc__ = (model.__doc__ or "").strip()
@@ -62,5 +63,6 @@ async def export_users_by_identifier(request: Request) -> JSONResponse:
     """Users by external_ids, user_aliases, device_id, braze_id, email_address or phone, with their cohorts."""
     braze = _braze(request)
     call = await braze.authorize(request.headers.get("authorization"), "/users/export/ids")
-    body = await read_json_object(request, braze.ingest.settings.max_body_bytes)
-    return JSONResponse(await braze.export(call, body), status_code=201, headers=call.quota.headers())
+    with call.answering():
+        answer = await braze.export(call, await read_json_object(request, braze.ingest.settings.max_body_bytes))
+    return JSONResponse(answer, status_code=201, headers=call.quota.headers())
