@@ -138,4 +138,5 @@ class IngestService:
         try:
             await self.publisher.publish(*messages)
         except PublishFailed:
-            raise Unavailable("Kafka cannot take the write right now; nothing was acknowledged, retry later") from None
+            raise Unavailable("Kafka cannot take the write right now; nothing was acknowledged, retry later",
+                              headers={"Retry-After": "1"}) from None

@@ -182,7 +182,7 @@ async def test_kafka_unavailable_is_503_with_nothing_acknowledged(harness):
     key = await harness.new_rest_key()
     harness.publisher.failing = True
     answer = await harness.client.post("/users/track", headers=bearer(key), json={"attributes": [{"external_id": "u"}]})
-    assert answer.status_code == 503 and "message" in answer.json()
+    assert answer.status_code == 503 and "message" in answer.json() and answer.headers["Retry-After"] == "1"
 
 
 async def test_export_selects_by_every_identifier_and_reports_unknown_ones(harness):
