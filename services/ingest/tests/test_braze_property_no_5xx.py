@@ -40,7 +40,18 @@ body = st.fixed_dictionaries({}, optional={
     "device_id": text, "braze_id": text, "email_address": text, "phone": text,
     "fields_to_export": st.lists(text, max_size=3) | any_json,
 })
-raw = body.map(lambda b: json.dumps(b).encode()) | any_json.map(lambda b: json.dumps(b).encode()) | st.binary(max_size=100)
+name = st.text(min_size=1, max_size=10)
+valid_alias = st.fixed_dictionaries({"alias_name": name, "alias_label": name})
+valid_body = st.fixed_dictionaries({
+    # Valid at every route at once, so each such example reaches a 201 six times.
+    "attributes": st.lists(st.fixed_dictionaries({"external_id": name}, optional={"plan": any_json}), min_size=1, max_size=3),
+    "user_aliases": st.lists(valid_alias, min_size=1, max_size=3),
+    "aliases_to_identify": st.lists(st.fixed_dictionaries({"external_id": name, "user_alias": valid_alias}),
+                                    min_size=1, max_size=2),
+    "merge_updates": st.just([{"identifier_to_merge": {"external_id": "a"}, "identifier_to_keep": {"external_id": "b"}}]),
+    "external_ids": st.lists(name, min_size=1, max_size=3),
+})
+raw = (valid_body | body | any_json).map(lambda b: json.dumps(b).encode()) | st.binary(max_size=100)
 
 
 @pytest.mark.slow
