@@ -18,6 +18,13 @@ export TOPIC_MIN_INSYNC_REPLICAS ?= 2
 endif
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+# REDIS_MODE=cluster: a local 3-master Redis Cluster on REDIS_PORT, +1, +2; REDIS_URL names
+# its first node and the services (and tests) use a cluster client.
+export REDIS_MODE ?= single
+ifeq ($(REDIS_MODE),cluster)
+export REDIS_CLUSTER ?= true
+export REDIS_CLUSTER_PORTS ?= $(shell seq -s, $(REDIS_PORT) $$(($(REDIS_PORT) + 2)))
+endif
 # make chaos: CHAOS_PROFILE=full (default; 200,000 changes, every fault, 10,000 fuzzed
 # requests) or ci (about 3 minutes, fewer kills); CHAOS_ARGS go to tests/chaos/run.py
 # (--seed N reproduces a run, --no-faults runs the same workload without faults).
@@ -31,7 +38,8 @@ help:
 	@echo "make up / down   start / stop Kafka, Redis and the three services"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
-	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster"
+	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster,"
+	@echo "                 REDIS_MODE=cluster on a local 3-master Redis Cluster"
 	@echo "make lint        ruff over the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
 	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"

@@ -53,6 +53,7 @@ from ..schemas import Message
 from ..settings import CommonSettings
 from ..state.commit import Commit, Output, tracking_field
 from ..state.keys import TaskKeys
+from ..state.lua_script import ScriptCalls
 from ..state.writes import WriteSet
 from .divergence import Divergence, compare
 from .divergences import DivergenceBook
@@ -664,7 +665,7 @@ class StreamProcessor:
         counts: list = []
         self._after_commit: list[WriteSet] = []
         pending = []  # (partition, stateful tps with (first, last), stateful context)
-        pipe = self.redis.pipeline(transaction=False)
+        calls = ScriptCalls(self.redis)
         for partition, task in sorted(by_task.items()):
             keys = self.task_keys(partition)
             stateful = {tp: rs for tp, rs in task.items() if tp.topic in self._stateful}
@@ -683,11 +684,11 @@ class StreamProcessor:
                     self._after_commit.append(ctx.after_commit)
                 else:
                     spans = {tp: (rs[0].offset, rs[-1].offset) for tp, rs in part.items()}
-                    self.commit.queue(pipe, keys, self._tokens[partition], spans, ctx.writes, ctx.outputs)
+                    self.commit.queue(calls, keys, self._tokens[partition], spans, ctx.writes, ctx.outputs)
                     pending.append((partition, spans, ctx))
         committed = []
         if pending:
-            results = await pipe.execute(raise_on_error=False)
+            results = await calls.run()
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 raise failures[0]
