@@ -40,7 +40,7 @@ class IngestSettings(CommonSettings):
     publish_timeout_seconds: float = Field(5.0, gt=0, description="longest wait for Kafka's ack before a 503")
     rest_rate_limits: str = Field(
         "", description="Braze REST API limits per workspace, overriding the defaults Braze documents: "
-                        "<group>=<requests>/<seconds>,… (groups users.track, users.profiles, users.merge, users.export.ids)")
+                        "<group>=<requests>/<seconds>,… (groups users.track, users.profiles, users.export.ids)")
     export_batch_records: int = Field(
         500, ge=1, le=10000, description="records of the export view's inputs applied per Kafka transaction")
     partner_api_keys: SecretStr | None = Field(

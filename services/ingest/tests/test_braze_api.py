@@ -84,6 +84,24 @@ async def test_the_rate_limit_is_per_workspace_and_endpoint_group_with_braze_hea
         assert other.status_code == 201  # another group's budget
 
 
+async def test_alias_identify_merge_and_delete_draw_on_one_budget_as_at_braze():
+    harness, client = await make_harness(rest_rate_limits="users.profiles=4/60")
+    async with client:
+        key = await harness.new_rest_key()
+        alias = {"alias_name": "a@x.com", "alias_label": "email"}
+        bodies = [("/users/alias/new", {"user_aliases": [alias]}),
+                  ("/users/identify", {"aliases_to_identify": [{"external_id": "u1", "user_alias": alias}]}),
+                  ("/users/merge", {"merge_updates": [{"identifier_to_merge": {"external_id": "u2"},
+                                                       "identifier_to_keep": {"external_id": "u1"}}]}),
+                  ("/users/delete", {"external_ids": ["u1"]}),
+                  ("/users/merge", {"merge_updates": [{"identifier_to_merge": {"external_id": "u3"},
+                                                       "identifier_to_keep": {"external_id": "u1"}}]})]
+        answers = [await client.post(path, headers=bearer(key), json=body) for path, body in bodies]
+        assert [a.status_code for a in answers] == [201, 201, 201, 201, 429]
+        assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["3", "2", "1", "0", "0"]
+        assert len(harness.publisher.published) == 4
+
+
 async def test_track_answers_braze_counts_and_publishes_what_the_operator_route_publishes(harness):
     key = await harness.new_rest_key()
     body = {"attributes": [{"external_id": "u1", "first_name": "Ada", "plan": {"tier": "pro"}},

@@ -58,7 +58,7 @@ raw = (valid_body | body | any_json).map(lambda b: json.dumps(b).encode()) | st.
 def test_no_generated_braze_body_gets_a_5xx():
     loop = asyncio.new_event_loop()
     harness, client = loop.run_until_complete(make_harness(rest_rate_limits="users.track=1000000/3600,"
-                                                           "users.profiles=1000000/3600,users.merge=1000000/3600,"
+                                                           "users.profiles=1000000/3600,"
                                                            "users.export.ids=1000000/3600"))
     key = loop.run_until_complete(harness.new_rest_key())
     seen: dict[int, int] = {}

@@ -72,12 +72,12 @@ def test_the_quota_counts_down_and_resets_at_the_window_end():
 
 def test_rate_limits_default_to_brazes_and_are_overridden_by_group():
     assert parse_rate_limits("") == {"users.track": (3000, 3), "users.profiles": (20000, 60),
-                                     "users.merge": (20000, 60), "users.export.ids": (2500, 60)}
-    assert parse_rate_limits(" users.merge = 5/1 ")["users.merge"] == (5, 1)
-    for bad in ("users.fly=1/1", "users.track=1", "users.track=0/1", "users.track=x/1"):
+                                     "users.export.ids": (2500, 60)}
+    assert parse_rate_limits(" users.profiles = 5/1 ")["users.profiles"] == (5, 1)
+    for bad in ("users.fly=1/1", "users.merge=1/1", "users.track=1", "users.track=0/1", "users.track=x/1"):
         with pytest.raises(ValueError):
             parse_rate_limits(bad)
-    assert {RATE_GROUPS[p] for p in ("users.alias.new", "users.identify", "users.delete")} == {"users.profiles"}
+    assert {RATE_GROUPS[p] for p in ("users.alias.new", "users.identify", "users.merge", "users.delete")} == {"users.profiles"}
 
 
 def test_a_path_names_its_permission():

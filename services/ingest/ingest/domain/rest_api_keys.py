@@ -46,12 +46,12 @@ RATE_GROUPS: dict[str, str] = {
     "users.alias.new": "users.profiles",
     "users.identify": "users.profiles",
     "users.delete": "users.profiles",
-    "users.merge": "users.merge",
+    "users.merge": "users.profiles",
     "users.export.ids": "users.export.ids",
 }
 """Which workspace budget each endpoint draws on: Braze shares one between /users/alias/new,
-/users/identify and /users/delete."""
-DEFAULT_RATE_LIMITS = "users.track=3000/3,users.profiles=20000/60,users.merge=20000/60,users.export.ids=2500/60"
+/users/identify, /users/merge and /users/delete (and /users/alias/update, not served here)."""
+DEFAULT_RATE_LIMITS = "users.track=3000/3,users.profiles=20000/60,users.export.ids=2500/60"
 
 
 def parse_rate_limits(raw: str) -> dict[str, tuple[int, int]]:
