@@ -122,6 +122,17 @@ async def test_track_answers_braze_counts_and_publishes_what_the_operator_route_
     assert [u.custom_attributes for u in braze.attributes[2:]] == [{}, {}]  # events and purchases: not stored
 
 
+async def test_an_alias_object_only_updates_unless_it_says_otherwise_as_at_braze(harness):
+    key = await harness.new_rest_key()
+    alias = {"alias_name": "a@x.com", "alias_label": "email"}
+    body = {"attributes": [{"user_alias": alias, "plan": "pro"}, {"user_alias": alias, "_update_existing_only": False},
+                           {"external_id": "u1"}, {"external_id": "u2", "_update_existing_only": True}],
+            "events": [{"user_alias": alias, "name": "opened", "time": "2026-01-01T00:00:00Z"}]}
+    assert (await harness.client.post("/users/track", headers=bearer(key), json=body)).status_code == 201
+    [published] = harness.publisher.on(TOPIC)
+    assert [u.update_existing_only for u in published.attributes] == [True, False, False, True, True]
+
+
 async def test_invalid_objects_are_reported_while_the_valid_ones_are_applied(harness):
     key = await harness.new_rest_key()
     body = {"attributes": [{"external_id": "u1"}, {"first_name": "nobody"}, "text",

@@ -99,7 +99,9 @@ def _tracked_user(item: Any, with_attributes: bool) -> s.TrackedUser:
     named = [name for name in USER_NAMED_BY if item.get(name) is not None]
     if len(named) != 1:
         raise ObjectInvalid("exactly one of 'external_id', 'user_alias' or 'braze_id' is required")
-    update_existing_only = item.get("_update_existing_only", False)
+    # Braze: "when using a user_alias, Update Only defaults to true"; an alias-only user is
+    # created only when the object says `"_update_existing_only": false`.
+    update_existing_only = item.get("_update_existing_only", named[0] == "user_alias")
     if not isinstance(update_existing_only, bool):
         raise ObjectInvalid("'_update_existing_only' must be true or false")
     attributes = custom_attributes(item) if with_attributes else {}
