@@ -1,5 +1,5 @@
 """`cohort keys` and `cohort rest-keys`: the lifecycle of a workspace's keys on ingest —
-data import keys (SPEC §2) and REST API keys for the Braze REST API (SPEC §8), one set of
+data import keys and REST API keys for the Braze REST API (docs/braze-rest.md), one set of
 commands for both."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What ingest does for a Braze REST request (SPEC §8), between parsing and the world.
+"""What ingest does for a Braze REST request (docs/braze-rest.md), between parsing and the world.
 
 Checks in Braze's order: the key (401: missing or unknown), its permission for the endpoint
 (403), the workspace's rate limit for the endpoint's group (429, with `X-RateLimit-*`), then

@@ -1,4 +1,4 @@
-"""`POST /users/export/ids` (SPEC §8): which users a body selects, and how each is shown.
+"""`POST /users/export/ids` (docs/braze-rest.md): which users a body selects, and how each is shown.
 
 Selectors as Braze has them: up to 50 `external_ids` and 50 `user_aliases`, one `device_id`,
 `braze_id` (the internal user ID), `email_address` or `phone` (the profile's `email` /

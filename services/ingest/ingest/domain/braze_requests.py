@@ -1,4 +1,4 @@
-"""Braze REST bodies (SPEC §8) as the profile identity API's bodies (SPEC §2): the same
+"""Braze REST bodies (docs/braze-rest.md) as the profile identity API's bodies: the same
 entries, the same identity.events messages, the same rules downstream — one implementation
 behind two routes.
 

@@ -1,4 +1,4 @@
-"""REST API keys (SPEC §8): the Braze REST endpoints a key may call, and the body that
+"""REST API keys (docs/braze-rest.md): the Braze REST endpoints a key may call, and the body that
 creates one. Keys themselves are made, stored and masked like data import keys
 (`workspace_keys.py`, kind `REST_API_KEYS`)."""
 

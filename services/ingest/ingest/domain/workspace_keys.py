@@ -1,4 +1,4 @@
-"""Workspace keys — data import keys (SPEC §2) and REST API keys (SPEC §8) — made, stored
+"""Workspace keys — data import keys and REST API keys (docs/braze-rest.md) — made, stored
 (as hashes only) and shown (masked) by one set of rules; `KeyKind` says which.
 
 A key is 32 random bytes (256 bits) from `secrets`. It is stored only as its SHA-256:

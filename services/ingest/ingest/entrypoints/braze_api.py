@@ -1,4 +1,4 @@
-"""The Braze REST API (SPEC §8) on ingest's base URL: `Authorization: Bearer <REST API key>`,
+"""The Braze REST API (docs/braze-rest.md) on ingest's base URL: `Authorization: Bearer <REST API key>`,
 the key selecting the workspace; bodies and answers as Braze has them."""
 
 from __future__ import annotations
