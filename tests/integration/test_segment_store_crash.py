@@ -24,6 +24,14 @@ from cohort_shared.kafka import make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.state.keys import TaskKeys
 from cohort_shared.testing import ServiceProcesses, eventually, read_topic, unique
+from cohort_shared.topics import (
+    COHORT_META,
+    IDENTITY_MERGES,
+    IDENTITY_PROFILES,
+    MEMBERSHIP_RESOLVED,
+    MEMBERSHIP_UNMATCHED,
+    SEGMENT_HANDOVERS,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,6 +44,9 @@ EVENT_NAMESPACE = uuid.UUID("6f1c3c5e-2f43-4b8e-9a57-5b8f0c6d1e21")
 
 
 ROWS_PER_RECORD = 20
+# segment-store's inputs, every one tracked in Redis.
+STATEFUL_INPUTS = (MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED, COHORT_META, IDENTITY_MERGES, IDENTITY_PROFILES,
+                   SEGMENT_HANDOVERS)
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ async def in_doubt(stack_env: dict, redis_client) -> int:
     doubt = 0
     for partition in range(int(stack_env["TOPIC_PARTITIONS"])):
         tracking = TaskKeys(stack_env["REDIS_KEY_PREFIX"], "segment-store", partition).tracking
-        for topic in (f"{prefix}membership.resolved", f"{prefix}identity.merges", f"{prefix}segment.handovers"):
+        for topic in (f"{prefix}{base}" for base in STATEFUL_INPUTS):
             done = await redis_client.hget(tracking, topic)
             if done is not None:
                 doubt += max(0, int(done) + 1 - committed.get((topic, partition), 0))

@@ -155,6 +155,7 @@ class StreamProcessor:
         self._positions: dict[TopicPartition, int] = {}  # next offset to process, for the lag
         self._producer_spoilt = False
         self._after_commit: list[WriteSet] = []
+        self._applied_now: list[int] = []
 
     @property
     def partitions(self) -> dict[str, int]:
@@ -543,8 +544,8 @@ class StreamProcessor:
                 if self._producer_spoilt:
                     await self._renew_producer()
                 outputs, offsets, counts, committed_tasks = await self._apply(batches)
-                if committed_tasks and self.settings.stream_failpoint == "exit-after-redis-commit":
-                    log.critical("failpoint: exiting after the Redis commit of tasks %s", committed_tasks)
+                if self._applied_now and self.settings.stream_failpoint == "exit-after-redis-commit":
+                    log.critical("failpoint: exiting after the Redis commit of tasks %s", self._applied_now)
                     os._exit(137)
                 await self._publish_and_commit(outputs, offsets)
             except Exception as exc:
@@ -618,6 +619,7 @@ class StreamProcessor:
                     self.commit.queue(calls, keys, self._tokens[partition], spans, ctx.writes, ctx.outputs)
                     pending.append((partition, spans, ctx))
         committed = []
+        self._applied_now = []  # tasks whose commit applied new input (not a replay)
         if pending:
             results = await calls.run()
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -625,6 +627,7 @@ class StreamProcessor:
                 raise failures[0]
             for (partition, spans, ctx), applied in zip(pending, results, strict=True):
                 if applied == 1:
+                    self._applied_now.append(partition)
                     outputs += ctx.outputs
                     counts += ctx.counts
                     self._after_commit.append(ctx.after_commit)
