@@ -79,10 +79,46 @@ class Identifier(BaseModel):
         return self
 
 
+def exactly_one_of(*fields: str):
+    """`json_schema_extra` stating what a model's validator checks: exactly one of `fields`
+    is given and not null, the others absent or null."""
+
+    def state(schema: dict) -> None:
+        schema["oneOf"] = [
+            {"required": [given],
+             "properties": {other: ({"not": {"type": "null"}} if other == given else {"type": "null"}) for other in fields}}
+            for given in fields
+        ]
+
+    return state
+
+
+def some_list_not_empty(*fields: str):
+    """`json_schema_extra` stating what a model's validator checks: at least one of the list
+    fields `fields` (all of the model's fields when none are named) holds an entry."""
+
+    def state(schema: dict, model: type[BaseModel]) -> None:
+        names = fields or tuple(model.model_fields)
+        schema["anyOf"] = [{"required": [name], "properties": {name: {"minItems": 1}}} for name in names]
+
+    return state
+
+
+def required_in_schema(*fields: str):
+    """`json_schema_extra` for fields the model validates even when absent (to give them the
+    message the contract prescribes): the document says they are required."""
+
+    def state(schema: dict) -> None:
+        schema["required"] = [*schema.get("required", []), *(f for f in fields if f not in schema.get("required", []))]
+
+    return state
+
+
 class ProfileIdentifier(BaseModel):
     """Names one profile: exactly one of `external_id`, `user_alias`, `device_id`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid",
+                              json_schema_extra=exactly_one_of("external_id", "user_alias", "device_id"))
     external_id: IdentifierValue | None = None
     user_alias: Alias | None = None
     device_id: IdentifierValue | None = None
@@ -169,7 +205,7 @@ CohortMetaMessage = Annotated[CohortNamed | CohortChangesReceived, Field(discrim
 class TrackedUser(BaseModel):
     """One `users/track` attribute object: an identified user or an anonymous device."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=exactly_one_of("external_id", "device_id"))
     external_id: IdentifierValue | None = None
     device_id: IdentifierValue | None = None
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.state.client import connect_state
@@ -22,7 +23,6 @@ from .domain.cohort_import import CohortChangesBody, CohortNamingBody
 from .domain.identity_requests import IDENTITY_BODIES
 from .entrypoints import operator_api, partner_api
 from .entrypoints.http_errors import add_error_handlers
-from .entrypoints.openapi import document_request_bodies
 from .entrypoints.request_metrics import RequestMetrics
 from .service_layer import IngestService
 from .settings import IngestSettings
@@ -72,7 +72,8 @@ def create_app(
     app.include_router(partner_api.router)
     app.include_router(operator_api.keys_router, dependencies=operator)
     app.include_router(operator_api.identity_router, dependencies=operator)
-    document_request_bodies(app, [CohortNamingBody, CohortChangesBody, *IDENTITY_BODIES.values()])
+    install_openapi(app, body_models=[CohortNamingBody, CohortChangesBody, *IDENTITY_BODIES.values()],
+                    public_prefixes=("/partners/",))
 
     async def redis_ready() -> bool:
         return redis_client is None or await probe_redis(redis_client)

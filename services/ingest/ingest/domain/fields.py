@@ -65,7 +65,7 @@ CohortIdField = Annotated[
 CohortNameField = Annotated[
     str,
     PlainValidator(validate_cohort_name),
-    _string_schema("the cohort's display name", minLength=1, maxLength=MAX_IDENTIFIER_LENGTH),
+    _string_schema("the cohort's display name", minLength=1, maxLength=MAX_IDENTIFIER_LENGTH, pattern=r"\S"),
 ]
 IdentifierString = Annotated[StrictStr, Field(max_length=MAX_IDENTIFIER_LENGTH)]
 """Any string up to 512 characters: "", "null" or "anonymous" are passed on, and

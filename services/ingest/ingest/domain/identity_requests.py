@@ -33,7 +33,7 @@ def _two_profiles(update: s.MergeUpdate) -> s.MergeUpdate:
 class IdentityBody(BaseModel):
     """Common shape: lists of entries; at least one entry in all."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=s.some_list_not_empty())
     event: ClassVar[type[s.Message]]  # the identity.events message this body becomes
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from cohort_shared.openapi import error_headers
 from cohort_shared.ops import add_shared_error_handlers
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +32,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+        headers = error_headers(request, error.status_code, getattr(error, "headers", None))
+        return error_response(error.status_code, str(error.detail), headers)
 
     add_shared_error_handlers(app, "the key store")
 

@@ -107,6 +107,39 @@ def _parse_cohorts(value: Any, path: str, partner: str, refs: list[int]) -> Coho
     return CohortFilter(partner, mode, tuple(dict.fromkeys(cohort_ids)))
 
 
+def filter_json_schemas(ref: str = "#/components/schemas/{name}") -> dict[str, dict[str, Any]]:
+    """The grammar above as JSON Schema components (`SegmentDefinition`, `SegmentFilter`,
+    `CohortSelection`), for the API document. Two limits are not stated there: nesting at
+    most MAX_DEPTH deep and MAX_COHORT_REFS cohorts in all."""
+
+    def only(key: str | None, value: dict[str, Any], pattern: str | None = None) -> dict[str, Any]:
+        if pattern is not None:  # one key matching `pattern`
+            return {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+                    "patternProperties": {pattern: value}}
+        return {"type": "object", "required": [key], "properties": {key: value}, "additionalProperties": False}
+
+    a_filter = {"$ref": ref.format(name="SegmentFilter")}
+    parts = {"type": "array", "minItems": 1, "items": a_filter}
+    cohort_ids = {"type": "array", "minItems": 1, "maxItems": MAX_COHORT_REFS,
+                  "items": {"type": "string", "minLength": 1, "maxLength": MAX_IDENTIFIER_LENGTH}}
+    return {
+        "SegmentDefinition": {
+            "type": "object", "required": ["name", "filter"],
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
+                           "filter": a_filter},
+        },
+        "SegmentFilter": {
+            "description": "exactly one key: all, any, not or <Partner>_Cohorts (e.g. Mixpanel_Cohorts)",
+            "oneOf": [only("all", parts), only("any", parts), only("not", a_filter),
+                      only(None, {"$ref": ref.format(name="CohortSelection")}, _PARTNER_KEY.pattern)],
+        },
+        "CohortSelection": {
+            "description": "includes: member of any listed cohort; excludes: member of none",
+            "oneOf": [only("includes", cohort_ids), only("excludes", cohort_ids)],
+        },
+    }
+
+
 def cohorts_named(node: Filter) -> set[tuple[str, str]]:
     """Every (partner, cohort_id) the filter mentions."""
     if isinstance(node, CohortFilter):
