@@ -30,7 +30,7 @@ endif
 # (--seed N reproduces a run, --no-faults runs the same workload without faults).
 CHAOS_PROFILE ?= full
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy promtool clean
+.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint docs validate-deploy promtool clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
@@ -41,6 +41,7 @@ help:
 	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster,"
 	@echo "                 REDIS_MODE=cluster on a local 3-master Redis Cluster"
 	@echo "make lint        ruff over the code"
+	@echo "make docs        regenerate docs/api/*.openapi.json and docs/asyncapi.yaml from the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
 	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
 
@@ -85,7 +86,13 @@ chaos: $(VENV)/.installed
 	$(STACK) run -- $(PY) -m tests.chaos --profile $(CHAOS_PROFILE) $(CHAOS_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check shared services cli bench tests deploy
+	$(VENV)/bin/ruff check shared services cli bench tests deploy tools
+
+# The generated half of the contract in docs/: each service's OpenAPI document, exported from
+# its app, and the AsyncAPI document of the topics, from the message schemas. `make test`
+# fails while a committed file differs from what the code produces (tests/contract/).
+docs: $(VENV)/.installed
+	$(PY) -m tools.contract write
 
 # Offline: builds kustomize and fetches the KEDA and compose schemas through the Go module
 # proxy (cached in .local/tools), installs Debian's docker-compose if missing. No cluster,

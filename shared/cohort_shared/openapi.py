@@ -87,6 +87,9 @@ def finish_operation(operation: dict[str, Any], operator: bool) -> None:
         schema = parameter.setdefault("schema", {})
         if parameter["in"] == "path" and parameter["name"] in WORKSPACE_PARAMETERS:
             schema["pattern"] = WORKSPACE_PATTERN
+        if parameter["in"] == "query" and parameter["name"] == "cursor":
+            parameter["description"] = ("opaque: the next_cursor an earlier page of this list answered; "
+                                        "any other value is a 400")
         if parameter["in"] == "query" and parameter["name"] == "limit":
             for option in schema.get("anyOf", [schema]):
                 if option.get("type") == "integer":

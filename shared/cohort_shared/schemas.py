@@ -1,9 +1,9 @@
-"""One pydantic model per message on every topic (SPEC §1, §5).
+"""One pydantic model per message on every topic (docs/overview.md, docs/events.md).
 
 Every model is frozen and knows its own Kafka key (`kafka_key`), so the key that carries
 order is chosen here, once. Internal topics may gain optional fields (readers ignore
 unknown ones); a breaking change is a new `type`. The public `membership.changes` event
-carries exactly the fields of SPEC §5.
+carries exactly the fields of docs/events.md.
 """
 
 from __future__ import annotations
@@ -238,6 +238,8 @@ class DeviceToIdentify(BaseModel):
 
 
 class MergeUpdate(BaseModel):
+    """`identifier_to_merge`'s profile goes into `identifier_to_keep`'s; the two must name different profiles."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     identifier_to_merge: ProfileIdentifier
     identifier_to_keep: ProfileIdentifier
@@ -536,7 +538,7 @@ class ProfileUpdated(Message):
 
 
 class MembershipChanged(Message):
-    """The public event: one effective membership change (SPEC §5), keyed by user."""
+    """The public event: one effective membership change (docs/events.md), keyed by user."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_id: Annotated[str, Field(min_length=1, description="stable: the same change always has the same ID")]

@@ -1,4 +1,4 @@
-"""The partner cohort import rules of SPEC §2, as pure functions of a parsed body.
+"""The partner cohort import rules of docs/producer-api.md, as pure functions of a parsed body.
 
 A request becomes at most two messages, both keyed by its cohort:
 `CohortChangesReceived` (cohort.meta: what was sent, for the sync report) and ONE
@@ -106,7 +106,8 @@ class CohortChangeEntry(BaseModel):
 
 
 class CohortChangesBody(_PartnerBody):
-    """Body of `POST /partners/{partner}/cohorts/users`: add or remove cohort members."""
+    """Body of `POST /partners/{partner}/cohorts/users`: add or remove cohort members; at most
+    1,000 identifiers (user_ids, device_ids and aliases together) in all its entries."""
 
     model_config = ConfigDict(json_schema_extra=required_in_schema("cohort_id"))
 

@@ -1,4 +1,4 @@
-"""Segment filters (SPEC §4): parsing and validating the JSON an operator posts.
+"""Segment filters (docs/segments.md): parsing and validating the JSON an operator posts.
 
 Grammar, each filter an object with exactly one key:
   {"<Partner>_Cohorts": {"includes": [cohort_id, …]}}   member of any listed cohort
@@ -129,7 +129,8 @@ def filter_json_schemas(ref: str = "#/components/schemas/{name}") -> dict[str, d
                            "filter": a_filter},
         },
         "SegmentFilter": {
-            "description": "exactly one key: all, any, not or <Partner>_Cohorts (e.g. Mixpanel_Cohorts)",
+            "description": f"exactly one key: all, any, not or <Partner>_Cohorts (e.g. Mixpanel_Cohorts); "
+                           f"nested at most {MAX_DEPTH} deep, naming at most {MAX_COHORT_REFS} cohorts in all",
             "oneOf": [only("all", parts), only("any", parts), only("not", a_filter),
                       only(None, {"$ref": ref.format(name="CohortSelection")}, _PARTNER_KEY.pattern)],
         },
