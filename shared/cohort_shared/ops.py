@@ -1,5 +1,5 @@
 """What every service's HTTP side shares: `/healthz`, `/readyz`, `/metrics`, and the
-operator-token check of SPEC §1."""
+operator-token check of docs/overview.md."""
 
 from __future__ import annotations
 

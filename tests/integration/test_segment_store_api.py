@@ -1,4 +1,4 @@
-"""segment-store on the real Kafka and Redis: every endpoint of SPEC §4, driven by producing
+"""segment-store on the real Kafka and Redis: every endpoint of docs/segments.md, driven by producing
 its input messages onto the real topics (as identity-resolution and ingest would)."""
 
 from __future__ import annotations

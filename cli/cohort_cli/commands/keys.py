@@ -1,4 +1,4 @@
-"""`cohort keys`: the data import key lifecycle on ingest (SPEC §2)."""
+"""`cohort keys`: the data import key lifecycle on ingest (docs/producer-api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator API of a stream service's Kafka/Redis divergences (SPEC §6): list what was
+"""The operator API of a stream service's Kafka/Redis divergences (docs/operations.md): list what was
 detected, and ask for a repair, which the partition's owner carries out."""
 
 from __future__ import annotations

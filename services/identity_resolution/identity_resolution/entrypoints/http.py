@@ -1,4 +1,4 @@
-"""The operator API of SPEC §3: what the service currently knows of one profile."""
+"""The operator API of docs/matching.md: what the service currently knows of one profile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Field types of the producer API, each with the error message SPEC §2 gives it.
+"""Field types of the producer API, each with the error message docs/producer-api.md gives it.
 
 Fields with a prescribed message validate themselves (a missing one included), so the
 message is the same whether the field is absent, null, of the wrong type or out of range.

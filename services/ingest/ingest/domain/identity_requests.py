@@ -1,4 +1,4 @@
-"""Bodies of the profile identity API (SPEC §2) and the identity.events message each becomes.
+"""Bodies of the profile identity API (docs/producer-api.md) and the identity.events message each becomes.
 
 Entries use the shared schema models as they are, so what ingest accepts is exactly what
 identity-resolution reads. Unknown fields are refused at every level: a misspelt field

@@ -1,4 +1,4 @@
-"""The rate limit per data import key (SPEC §2): a fixed one-hour window.
+"""The rate limit per data import key (docs/producer-api.md): a fixed one-hour window.
 
 A fixed window needs one counter per key per hour (an INCR), where a sliding log would
 need a write per request; its cost is a possible burst of up to twice the limit across

@@ -1,4 +1,4 @@
-"""Every error as `{"message": "..."}` (SPEC §2): ours, FastAPI's validation errors (400,
+"""Every error as `{"message": "..."}` (docs/producer-api.md): ours, FastAPI's validation errors (400,
 not FastAPI's 422 shape), Starlette's 404/405, Redis unable to serve (503), and a last resort."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The operator API of ingest (SPEC §2), behind `Authorization: Bearer $ADMIN_TOKEN`:
+"""The operator API of ingest (docs/producer-api.md), behind `Authorization: Bearer $ADMIN_TOKEN`:
 data import keys and the profile identity API."""
 
 from __future__ import annotations

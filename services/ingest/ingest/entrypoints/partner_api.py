@@ -1,4 +1,4 @@
-"""The producer API of SPEC §2: Braze-style partner cohort import, keys in the body."""
+"""The producer API of docs/producer-api.md: Braze-style partner cohort import, keys in the body."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`user_ref` (SPEC §3): an internal user ID, `external_id:…`, `alias:<label>:<name>` or `device_id:…`."""
+"""`user_ref` (docs/matching.md): an internal user ID, `external_id:…`, `alias:<label>:<name>` or `device_id:…`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator API of SPEC §4: handlers only parse, call the service layer and reply."""
+"""The operator API of docs/segments.md: handlers only parse, call the service layer and reply."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/workspaces/{ws}")
 
 
 def service(request: Request, ws: str) -> SegmentStoreService:
-    """The service, once the workspace name is known to be one (SPEC §1)."""
+    """The service, once the workspace name is known to be one (docs/overview.md)."""
     if not re.fullmatch(WORKSPACE_PATTERN, ws):
         raise Invalid("workspace must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
     return request.app.state.segments
