@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
+from cohort_shared.logs import RequestIds
 from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
@@ -86,4 +87,5 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_ready},
                    alive=lambda: processor.healthy, details=lambda: {"processor": processor.status()})
+    app.add_middleware(RequestIds)
     return app

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from cohort_shared.logs import RequestIds
 from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
@@ -80,5 +81,6 @@ def create_app(
 
     add_ops_routes(app, {"kafka": publisher.ready, "redis": redis_ready})
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)
 
     return app

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
+from cohort_shared.logs import RequestIds
 from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
@@ -104,4 +105,5 @@ def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response
 
+    app.add_middleware(RequestIds)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from cohort_shared.logs import route_of
 from cohort_shared.openapi import error_headers
 from cohort_shared.ops import add_shared_error_handlers
 from fastapi import FastAPI, Request
@@ -46,5 +47,5 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, route_of(request))
         return error_response(500, "internal error")
