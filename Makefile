@@ -31,7 +31,7 @@ endif
 CHAOS_PROFILE ?= full
 REDIS_CLUSTER_TEST_PORT ?= 7100
 
-.PHONY: help venv install up down status test test-cluster test-unit demo bench bench-quick chaos lint validate-deploy clean
+.PHONY: help venv install up down status test test-cluster test-unit demo bench bench-quick chaos lint docs validate-deploy clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
@@ -43,6 +43,7 @@ help:
 	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster,"
 	@echo "                 REDIS_MODE=cluster on a local 3-master Redis Cluster"
 	@echo "make lint        ruff over the code"
+	@echo "make docs        regenerate docs/api/*.openapi.json and docs/asyncapi.yaml from the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
 
 $(VENV)/.installed: requirements-dev.txt requirements-braze-client.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
@@ -93,7 +94,13 @@ chaos: $(VENV)/.installed
 	$(STACK) run -- $(PY) -m tests.chaos --profile $(CHAOS_PROFILE) $(CHAOS_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check shared services cli bench tests deploy
+	$(VENV)/bin/ruff check shared services cli bench tests deploy tools
+
+# The generated half of the contract in docs/: each service's OpenAPI document, exported from
+# its app, and the AsyncAPI document of the topics, from the message schemas. `make test`
+# fails while a committed file differs from what the code produces (tests/contract/).
+docs: $(VENV)/.installed
+	$(PY) -m tools.contract write
 
 # Offline: builds kustomize and fetches the KEDA and compose schemas through the Go module
 # proxy (cached per user, see deploy/validate/tools.py), installs Debian's docker-compose if missing. No cluster,

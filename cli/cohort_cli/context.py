@@ -61,7 +61,7 @@ PAGE_SIZE = 1000  # the most a list endpoint gives per page
 
 
 class OperatorClient:
-    """One-off operator calls (SPEC: `Authorization: Bearer $ADMIN_TOKEN`); errors carry the server's message."""
+    """One-off operator calls (docs/overview.md: `Authorization: Bearer $ADMIN_TOKEN`); errors carry the server's message."""
 
     def __init__(self, base_url: str, token: str, transport: Any = None) -> None:
         self.base_url = base_url

@@ -30,7 +30,7 @@ class ApiError(RuntimeError):
 
 
 def response_message(response: httpx.Response) -> str:
-    """The JSON body's `message` (SPEC: every error carries one), else the start of the body."""
+    """The JSON body's `message` (docs/overview.md: every error carries one), else the start of the body."""
     try:
         body = response.json()
     except ValueError:

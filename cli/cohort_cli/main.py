@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .commands import keys, profiles, repair, views
+from .commands import dlq, keys, profiles, repair, views
 from .commands.sync import sync_command
 from .commands.tail import tail_command
 from .context import ClientHooks, CliState
@@ -58,5 +58,6 @@ app.add_typer(views.segments, name="segments")
 app.add_typer(views.users, name="users")
 app.add_typer(views.identities, name="identities")
 app.add_typer(repair.app, name="repair")
+app.add_typer(dlq.app, name="dlq")
 app.command("sync")(sync_command)
 app.command("tail")(tail_command)

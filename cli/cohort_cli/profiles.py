@@ -1,4 +1,4 @@
-"""A profiles file turned into the Braze-shaped profile requests that create those users (SPEC §2).
+"""A profiles file turned into the Braze-shaped profile requests that create those users (docs/producer-api.md).
 
 Columns: `external_id`, `device_id`, `alias_name` + `alias_label`, and optionally
 `identify_external_id`. The requests go in three phases, each accepted before the next

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-MAX_VALUE_LENGTH = 512  # SPEC: identifiers are at most 512 characters
+MAX_VALUE_LENGTH = 512  # ingest refuses longer identifiers (docs/api/ingest.openapi.json)
 
 
 class InputFileError(ValueError):

@@ -1,4 +1,4 @@
-"""A fake of the three services' HTTP APIs, shaped like SPEC §2-§4, served through
+"""A fake of the three services' HTTP APIs, shaped like docs/producer-api.md, docs/matching.md, docs/segments.md, served through
 httpx.MockTransport: the CLI's own code runs unchanged, with no service and no network."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Call:
 
 @dataclass
 class FakeServices:
-    """Answers every SPEC route with a plausible body; `fail(path_pattern, *responses)` queues
+    """Answers every route of docs/api/ with a plausible body; `fail(path_pattern, *responses)` queues
     answers to give instead, in order, for matching requests."""
 
     calls: list[Call] = field(default_factory=list)
@@ -266,7 +266,7 @@ DIVERGENCE = {
 
 
 def _segments_page(query: dict[str, str]) -> httpx.Response:
-    """Two pages, as a paged list answers (SPEC §6)."""
+    """Two pages, as a paged list answers (docs/operations.md)."""
     if query.get("cursor") == "page-2":
         return httpx.Response(200, json={"segments": [
             {"segment_id": "seg2", "name": "Power", "filter": {"Mixpanel_Cohorts": {"includes": ["mp_2"]}}}],

@@ -1,5 +1,5 @@
 """What every service's HTTP side shares: `/healthz`, `/readyz`, `/metrics`, and the
-operator-token check of SPEC §1."""
+operator-token check of docs/overview.md."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from redis.exceptions import RedisClusterException, RedisError
 
 from .faults import describe, redis_is_unavailable
+from .logs import route_of
 from .paging import BadPage
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ def add_shared_error_handlers(app: FastAPI, what: str) -> None:
     @app.exception_handler(RedisClusterException)
     async def on_redis_error(request: Request, error: Exception) -> JSONResponse:
         if redis_is_unavailable(error):
-            log.warning("Redis unavailable for %s %s: %s", request.method, request.url.path, describe(error))
+            log.warning("Redis unavailable for %s %s: %s", request.method, route_of(request), describe(error))
             return JSONResponse({"message": f"{what} is unavailable right now; retry later"}, status_code=503,
                                 headers={"Retry-After": "1"})
-        log.exception("Redis refused %s %s", request.method, request.url.path)
+        log.exception("Redis refused %s %s", request.method, route_of(request))
         return JSONResponse({"message": "internal error"}, status_code=500)

@@ -1,4 +1,4 @@
-"""Pages of a workspace's lists (cohorts, keys, segments, webhooks; SPEC §6): `limit`
+"""Pages of a workspace's lists (cohorts, keys, segments, webhooks; docs/operations.md): `limit`
 (default 100, at most 1,000) and an opaque `cursor`, answered with `next_cursor` (null on
 the last page). Items are walked in the order of a stable key and the cursor is the last
 key returned, so an item present for the whole walk is listed exactly once. A cursor names

@@ -1,9 +1,9 @@
-"""One pydantic model per message on every topic (SPEC §1, §5).
+"""One pydantic model per message on every topic (docs/overview.md, docs/events.md).
 
 Every model is frozen and knows its own Kafka key (`kafka_key`), so the key that carries
 order is chosen here, once. Internal topics may gain optional fields (readers ignore
 unknown ones); a breaking change is a new `type`. The public `membership.changes` event
-carries exactly the fields of SPEC §5.
+carries exactly the fields of docs/events.md.
 """
 
 from __future__ import annotations
@@ -79,10 +79,46 @@ class Identifier(BaseModel):
         return self
 
 
+def exactly_one_of(*fields: str):
+    """`json_schema_extra` stating what a model's validator checks: exactly one of `fields`
+    is given and not null, the others absent or null."""
+
+    def state(schema: dict) -> None:
+        schema["oneOf"] = [
+            {"required": [given],
+             "properties": {other: ({"not": {"type": "null"}} if other == given else {"type": "null"}) for other in fields}}
+            for given in fields
+        ]
+
+    return state
+
+
+def some_list_not_empty(*fields: str):
+    """`json_schema_extra` stating what a model's validator checks: at least one of the list
+    fields `fields` (all of the model's fields when none are named) holds an entry."""
+
+    def state(schema: dict, model: type[BaseModel]) -> None:
+        names = fields or tuple(model.model_fields)
+        schema["anyOf"] = [{"required": [name], "properties": {name: {"minItems": 1}}} for name in names]
+
+    return state
+
+
+def required_in_schema(*fields: str):
+    """`json_schema_extra` for fields the model validates even when absent (to give them the
+    message the contract prescribes): the document says they are required."""
+
+    def state(schema: dict) -> None:
+        schema["required"] = [*schema.get("required", []), *(f for f in fields if f not in schema.get("required", []))]
+
+    return state
+
+
 class ProfileIdentifier(BaseModel):
     """Names one profile: exactly one of `external_id`, `user_alias`, `device_id`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid",
+                              json_schema_extra=exactly_one_of("external_id", "user_alias", "device_id"))
     external_id: IdentifierValue | None = None
     user_alias: Alias | None = None
     device_id: IdentifierValue | None = None
@@ -180,7 +216,7 @@ class TrackedUser(BaseModel):
     (`device_id`), an alias-only user (`user_alias`) or an existing profile (`braze_id`, the
     internal user ID); with the attributes to keep on it as their latest values."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=exactly_one_of("external_id", "device_id"))
     external_id: IdentifierValue | None = None
     device_id: IdentifierValue | None = None
     user_alias: Alias | None = None
@@ -221,6 +257,8 @@ class DeviceToIdentify(BaseModel):
 
 
 class MergeUpdate(BaseModel):
+    """`identifier_to_merge`'s profile goes into `identifier_to_keep`'s; the two must name different profiles."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     identifier_to_merge: ProfileIdentifier
     identifier_to_keep: ProfileIdentifier
@@ -522,7 +560,7 @@ class ProfileUpdated(Message):
 
 
 class MembershipChanged(Message):
-    """The public event: one effective membership change (SPEC §5), keyed by user."""
+    """The public event: one effective membership change (docs/events.md), keyed by user."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     event_id: Annotated[str, Field(min_length=1, description="stable: the same change always has the same ID")]

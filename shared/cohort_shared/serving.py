@@ -26,7 +26,8 @@ def request_exit(app: FastAPI, code: int) -> None:
 def serve(app: FastAPI, host: str, port: int, log_level: str) -> None:
     """Serve `app` until stopped; exit with the code the app asked for, if any."""
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, loop="uvloop",
-                                           log_level=log_level.lower(), access_log=False))
+                                           log_level=log_level.lower(), access_log=False,
+                                           log_config=None))  # uvicorn's lines go through configure_logging's JSON
     app.state.server = server
     server.run()
     sys.exit(getattr(app.state, "exit_code", 0))

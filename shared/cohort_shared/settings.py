@@ -1,6 +1,6 @@
 """Settings base: one frozen pydantic-settings class per service derives from `CommonSettings`.
 
-The names SPEC §1 gives (`KAFKA_BOOTSTRAP_SERVERS`, `REDIS_URL`, `TOPIC_PREFIX`,
+The names docs/overview.md gives (`KAFKA_BOOTSTRAP_SERVERS`, `REDIS_URL`, `TOPIC_PREFIX`,
 `ADMIN_TOKEN`) are read without a prefix; each service's own settings carry its prefix
 (`INGEST_`, `IDENTITY_`, `SEGMENT_`). Secrets are `SecretStr` and never print.
 """
@@ -25,7 +25,8 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"))
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=env("KAFKA_BOOTSTRAP_SERVERS"),
+                                         description="comma-separated host:port list of Kafka brokers")
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"),
         validation_alias=env("REDIS_URL"),
@@ -35,8 +36,10 @@ class CommonSettings(BaseSettings):
         "auto", validation_alias=env("REDIS_CLUSTER"),
         description="whether REDIS_URL names a Redis Cluster; auto asks the server at start-up",
     )
-    topic_prefix: str = Field("", validation_alias=env("TOPIC_PREFIX"))
-    topic_partitions: int = Field(12, ge=1, le=1000, validation_alias=env("TOPIC_PARTITIONS"))
+    topic_prefix: str = Field("", validation_alias=env("TOPIC_PREFIX"),
+                              description="prefixes every topic and consumer group, membership.changes included")
+    topic_partitions: int = Field(12, ge=1, le=1000, validation_alias=env("TOPIC_PARTITIONS"),
+                                  description="partitions of every topic the services create (the most instances a group can use)")
     topic_replication_factor: int | None = Field(
         None, ge=1, le=32, validation_alias=env("TOPIC_REPLICATION_FACTOR"),
         description="replicas of every topic the services create; unset: the cluster's broker count, at most 3",
@@ -48,13 +51,15 @@ class CommonSettings(BaseSettings):
     redis_key_prefix: str = Field(
         "", validation_alias=env("REDIS_KEY_PREFIX"), description="namespaces every Redis key"
     )
-    admin_token: SecretStr | None = Field(None, validation_alias=env("ADMIN_TOKEN"))
-    log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"))
+    admin_token: SecretStr | None = Field(None, validation_alias=env("ADMIN_TOKEN"),
+                                          description="Bearer token of every operator API; unset: they answer 401 to everyone")
+    log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"), description="DEBUG, INFO, WARNING or ERROR")
     stream_max_restarts: int = Field(
         5, ge=0, le=1000, validation_alias=env("STREAM_MAX_RESTARTS"),
         description="times a stream processor rebuilds its clients within the window before the process exits",
     )
-    stream_restart_window_seconds: float = Field(300.0, gt=0, validation_alias=env("STREAM_RESTART_WINDOW_SECONDS"))
+    stream_restart_window_seconds: float = Field(300.0, gt=0, validation_alias=env("STREAM_RESTART_WINDOW_SECONDS"),
+                                                  description="the window STREAM_MAX_RESTARTS counts in")
     stream_failpoint: Literal["exit-after-redis-commit"] | None = Field(
         None, validation_alias=env("STREAM_FAILPOINT"),
         description="crash tests only: end the process right after a batch's Redis commit, before its Kafka "

@@ -1,4 +1,4 @@
-"""Topic names: every topic of SPEC §1 and §5, and the one rule that derives DLQ names."""
+"""Topic names: every topic of docs/overview.md and docs/events.md, and the one rule that derives DLQ names."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ ALL_TOPICS = (
 )
 
 # identity.profiles holds each profile's current identifiers: only the latest value per
-# user matters, and a tombstone deletes it (SPEC §1).
+# user matters, and a tombstone deletes it (docs/overview.md).
 COMPACTED_TOPICS = frozenset({IDENTITY_PROFILES})
 
 
 def dlq_name(topic: str) -> str:
-    """The dead-letter topic of `topic` (SPEC §6): `<topic>.dlq`."""
+    """The dead-letter topic of `topic` (docs/operations.md): `<topic>.dlq`."""
     return f"{topic}.dlq"
 
 

@@ -1,4 +1,4 @@
-"""How an operator names a profile in a path (SPEC §3): an internal user ID, `external_id:…`,
+"""How an operator names a profile in a path (docs/matching.md): an internal user ID, `external_id:…`,
 `alias:<label>:<name>` or `device_id:…`. One parser for every service that takes one."""
 
 from __future__ import annotations

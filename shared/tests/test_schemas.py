@@ -81,3 +81,27 @@ def test_topic_prefix_and_dlq_names():
     assert dlq_name(topics.cohort_changes) == "staging.cohort.changes.dlq"
     assert len(topics.all()) == 2 * len(ALL_TOPICS)
     assert topics.is_compacted("staging.identity.profiles") and not topics.is_compacted("identity.profiles")
+
+
+def test_a_dead_letter_reason_names_fields_and_rules_never_values_from_the_record() -> None:
+    import pytest
+    from cohort_shared.schemas import decode
+    from cohort_shared.stream.outgoing import describe_rejection
+
+    secret = "jane.doe@example.com"
+    records = [
+        f'{{"type": "{secret}"}}',
+        f'{{"type": "cohort_named", "workspace_id": "{secret}", "partner": "{secret}", "cohort_id": "c", '
+        f'"name": "n", "created_at": "{secret}", "named_at": "{secret}"}}',
+        f'{{"type": "cohort_changes_received", "workspace_id": "a", "partner": "p", "cohort_id": "c", '
+        f'"request_id": "r", "received": "{secret}", "dropped_pre_2010": 0, "received_at": "2020-01-01T00:00:00Z"}}',
+        f'not json {secret}',
+    ]
+    for raw in records:
+        with pytest.raises(ValueError) as caught:
+            decode("cohort.meta", raw.encode())
+        reason = describe_rejection(caught.value)
+        assert "jane" not in reason and "example" not in reason, reason
+    with pytest.raises(ValueError) as caught:
+        decode("cohort.meta", records[0].encode())
+    assert "type tag is none of 'cohort_named', 'cohort_changes_received'" in describe_rejection(caught.value)

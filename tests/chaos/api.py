@@ -1,5 +1,5 @@
 """The system as producers and operators see it: the producer API, the profile identity API
-and the read APIs of SPEC §2-§4, every call retried by `RetryingClient`."""
+and the read APIs of docs/producer-api.md, docs/matching.md, docs/segments.md, every call retried by `RetryingClient`."""
 
 from __future__ import annotations
 

@@ -1,7 +1,13 @@
-"""schemathesis hooks for `make chaos` (loaded through SCHEMATHESIS_HOOKS, never imported by
-the suite itself): every other partner-API request carries a valid partner key and data
-import key, so fuzzing reaches the field checks behind the two 401s instead of stopping at
-them."""
+"""schemathesis hooks for fuzzing the services (loaded through SCHEMATHESIS_HOOKS, never
+imported by the suites themselves; `make chaos` and tests/e2e/test_openapi_conformance.py):
+
+- every other partner-API request carries a valid partner key and data import key, so
+  fuzzing reaches the field checks behind the two 401s instead of stopping at them;
+- two rules that JSON Schema cannot state are kept out of schema-valid requests, so
+  `positive_data_acceptance` still judges everything else: a `cursor` is opaque and only
+  the server issues one (any other string is a 400, docs/api/README), and a merge must
+  name two different profiles (the kept identifier is changed when both are the same).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ _every_other = itertools.cycle((True, False))
 
 @schemathesis.hook
 def before_call(context, case, kwargs) -> None:
+    if _schema_valid(case):
+        _no_invented_cursor(case)
+        _two_different_profiles(case)
     if not (PARTNER_KEYS and case.path.startswith("/partners/") and next(_every_other)):
         return
     partner = case.path_parameters.get("partner") if case.path_parameters else None
@@ -25,3 +34,28 @@ def before_call(context, case, kwargs) -> None:
         case.path_parameters = {**(case.path_parameters or {}), "partner": partner}
     if isinstance(case.body, dict):
         case.body = {**case.body, "partner_api_key": PARTNER_KEYS[partner], "client_secret": CLIENT_SECRET}
+
+
+def _schema_valid(case) -> bool:
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def _no_invented_cursor(case) -> None:
+    if case.query and "cursor" in case.query:
+        case.query = {name: value for name, value in case.query.items() if name != "cursor"}
+
+
+def _two_different_profiles(case) -> None:
+    if not (case.path.endswith("/users/merge") and isinstance(case.body, dict)):
+        return
+    updates = case.body.get("merge_updates")
+    if not isinstance(updates, list):
+        return
+    for i, update in enumerate(updates):
+        if isinstance(update, dict) and _named(update.get("identifier_to_keep")) == _named(update.get("identifier_to_merge")):
+            updates[i] = {**update, "identifier_to_keep": {"external_id": f"kept-{i}"}}
+
+
+def _named(identifier):
+    return {k: v for k, v in identifier.items() if v is not None} if isinstance(identifier, dict) else identifier

@@ -1,5 +1,5 @@
 """Identifiers as the harness names them: what a producer or operator sends, and the
-`user_ref` the operator APIs take for it (SPEC §3)."""
+`user_ref` the operator APIs take for it (docs/matching.md)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Ident:
         return f"{self.kind}:{self.value}"
 
     def as_operator_identifier(self) -> dict:
-        """The identifier object of `/users/merge` (SPEC §2)."""
+        """The identifier object of `/users/merge` (docs/producer-api.md)."""
         if self.kind == "alias":
             return {"user_alias": {"alias_name": self.value, "alias_label": ALIAS_LABEL}}
         return {self.kind: self.value}

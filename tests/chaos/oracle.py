@@ -1,4 +1,4 @@
-"""An independent model of SPEC §3-§5, written from the contract and not from the code under
+"""An independent model of docs/matching.md, docs/segments.md, docs/events.md, written from the contract and not from the code under
 test: which profile an identifier names, what each change does to a cohort, which change
 events a merge or a delete emits, and what a cohort's sync report counts.
 
@@ -26,7 +26,7 @@ class ProfileState:
 
     @property
     def identified(self) -> bool:
-        return self.external_id is not None  # SPEC §3: identified iff it has an external_id
+        return self.external_id is not None  # docs/matching.md: identified iff it has an external_id
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Oracle:
         self.events: dict[tuple[str, str], list[Event]] = defaultdict(list)
         self.reports: dict[str, SyncReport] = defaultdict(SyncReport)
 
-    # -- profiles (SPEC §2 profile identity API, §3 merges) --------------------------------
+    # -- profiles (docs/producer-api.md profile identity API, docs/matching.md merges) --------------------------------
 
     def apply_profile_op(self, op: ProfileOp) -> None:
         if op.action in ("track_external", "track_device", "alias_only"):
@@ -103,7 +103,7 @@ class Oracle:
             self.events[(profile.label, cohort)].append(("removed", "delete"))
         self._forget(profile)
 
-    # -- matching (SPEC §3) and cohort import (§4, §5) --------------------------------------
+    # -- matching (docs/matching.md) and cohort import (§4, §5) --------------------------------------
 
     def match(self, ident: Ident) -> tuple[str | None, str | None]:
         """(profile label, None) when `ident` names a profile, else (None, unmatched reason)."""

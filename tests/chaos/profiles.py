@@ -1,4 +1,4 @@
-"""The two sizes of the suite: `full` (SPEC §10, the issue's numbers) and `ci` (about three
+"""The two sizes of the suite: `full` (docs/fault-injection.md, the issue's numbers) and `ci` (about three
 minutes on a 2-core machine, fewer kills, single broker)."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Profile:
     cohorts_mixpanel: int = 5
     cohorts_amplitude: int = 2
     concurrency: int = 4  # producer requests in flight
-    request_max: int = 1000  # identifiers in one producer request, at most (SPEC §2 allows 1,000)
+    request_max: int = 1000  # identifiers in one producer request, at most (docs/producer-api.md allows 1,000)
 
 
 FULL = Profile(

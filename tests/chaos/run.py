@@ -1,4 +1,4 @@
-"""`make chaos`: the fault-injection suite of SPEC §10, as a black box.
+"""`make chaos`: the fault-injection suite of docs/fault-injection.md, as a black box.
 
     python -m tests.chaos [--profile full|ci] [--seed N] [--no-faults] [--no-fuzz]
 
@@ -149,7 +149,7 @@ async def run(args: argparse.Namespace) -> int:
             durations["fuzzing"] = time.monotonic() - phase
         rows = build_rows(findings, fleet, not args.no_faults)
         meta = {"machine": machine(), "profile": profile.name, "seed": seed, "run_id": run_id, "brokers": brokers,
-                "faults": not args.no_faults, "durations": durations, "logs": str(logs)}
+                "faults": not args.no_faults, "durations": durations, "logs": str(logs.relative_to(ROOT))}
         notes = [f"{cohort}: {'; '.join(problems)}" for cohort, problems in sorted(findings.reports.items()) if problems]
         notes += findings.notes
         notes += [f"after fuzzing: {d}" for d in unready_details(fleet, findings.readiness_after_fuzz)]

@@ -1,4 +1,4 @@
-"""The oracle against SPEC §3-§5 on small hand-made cases."""
+"""The oracle against docs/matching.md, docs/segments.md, docs/events.md on small hand-made cases."""
 
 from __future__ import annotations
 

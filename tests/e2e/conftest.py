@@ -78,10 +78,15 @@ class Client:
         return answer.json() if answer.status_code == 200 else {"status": answer.status_code}
 
     async def members(self, cohort_id: str) -> set[str]:
+        """Every member, page by page; first waits until segment-store knows the cohort (it
+        consumes the cohort's name asynchronously, so right after naming it may answer 404)."""
         found, cursor = [], None
         while True:
             params = f"?limit=2{'&cursor=' + cursor if cursor else ''}"
-            page = (await self.admin("GET", "segment_store", f"/cohorts/{cohort_id}/members{params}")).json()
+            answer = await eventually(
+                lambda p=params: self.admin("GET", "segment_store", f"/cohorts/{cohort_id}/members{p}"),
+                until=lambda a: a.status_code != 404, timeout=30)
+            page = answer.json()
             found += [m["external_id"] or m["user_id"] for m in page["members"]]
             cursor = page["next_cursor"]
             if cursor is None:

@@ -1,4 +1,4 @@
-"""Faults that are not crashes (SPEC §6), on the services as separate processes: Redis unable
+"""Faults that are not crashes (docs/operations.md), on the services as separate processes: Redis unable
 to write (read-only after a failover, or full), a workspace parking without end, identity
 entries skipped after their 202, and a processing loop that cannot go on.
 

@@ -1,5 +1,5 @@
 """`python -m identity_resolution` as its own process: ready on the real broker and Redis,
-resolves what arrives, answers the identity lookup API of SPEC §3, keeps secrets out of
+resolves what arrives, answers the identity lookup API of docs/matching.md, keeps secrets out of
 its log."""
 
 from __future__ import annotations

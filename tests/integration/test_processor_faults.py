@@ -1,4 +1,4 @@
-"""Kafka refusing without crashing (SPEC §6): topics created with the limits producers rely
+"""Kafka refusing without crashing (docs/operations.md): topics created with the limits producers rely
 on, and outputs the broker refuses never committed. (Kafka and Redis out of step, and
 replays, are in test_engine.py.)"""
 

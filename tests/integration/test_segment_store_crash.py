@@ -1,4 +1,4 @@
-"""Exactly once under SIGKILL (SPEC §5): segment-store runs as a real process, is killed at
+"""Exactly once under SIGKILL (docs/events.md): segment-store runs as a real process, is killed at
 random moments while a stream of membership changes flows, and is restarted with the same
 INSTANCE_ID. A second phase merges and deletes profiles, again under SIGKILL. What
 `membership.changes` holds (read_committed) must equal what the input means, computed here
@@ -39,7 +39,7 @@ WS, PARTNER = "crash", "mixpanel"
 USERS, COHORTS, CHANGES = 1500, 8, 24_000
 KILLS, LATER_KILLS = 8, 3
 MERGES, DELETES = 300, 200
-# The formula of SPEC §5's stable event_id as segment-store documents it (domain/events.py).
+# The formula of docs/events.md's stable event_id as segment-store documents it (domain/events.py).
 EVENT_NAMESPACE = uuid.UUID("6f1c3c5e-2f43-4b8e-9a57-5b8f0c6d1e21")
 
 
@@ -107,7 +107,7 @@ def identity_changes(rng: random.Random) -> list[s.Message]:
 
 
 def expect_identity_changes(messages: list[s.Message], members: dict[str, set[str]], per_user: dict) -> None:
-    """SPEC §5: a merge adds the kept profile where it is new, then removes the merged one; a
+    """docs/events.md: a merge adds the kept profile where it is new, then removes the merged one; a
     deletion removes every membership. Cohorts in the order they were created (c0, c1, …)."""
     cohorts = [f"c{i}" for i in range(COHORTS)]
     for m in messages:

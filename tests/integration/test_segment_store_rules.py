@@ -1,6 +1,6 @@
 """segment-store's rules through its real handler and store, on the real Redis, across tasks:
 random imports, merges, deletions and profile updates against a reference model kept in this
-test (an independent statement of SPEC §4–§5); listings and segments walking many buckets;
+test (an independent statement of docs/segments.md, docs/events.md); listings and segments walking many buckets;
 Redis memory per membership; a merge's cost growing linearly with the cohorts it moves."""
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def profile(user: str) -> s.ProfileUpdated:
 
 
 class Reference:
-    """SPEC §4–§5 stated plainly: members per cohort, profiles gone by merge or deletion."""
+    """docs/segments.md, docs/events.md stated plainly: members per cohort, profiles gone by merge or deletion."""
 
     def __init__(self) -> None:
         self.members: dict[tuple, set[str]] = defaultdict(set)

@@ -1,4 +1,4 @@
-"""`cohort profiles load`: create the users a cohort import can match (SPEC §2 profile API)."""
+"""`cohort profiles load`: create the users a cohort import can match (docs/producer-api.md profile identity API)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ async def _send_phases(
             bar.advance(request.entries)
 
         # Each phase is accepted whole before the next starts: aliases need their users,
-        # and identify needs both (SPEC §2 applies a workspace's operations in order).
+        # and identify needs both (docs/producer-api.md applies a workspace's operations in order).
         for phase in phases:
             await run_bounded(phase, concurrency, send)
     return counts, request_ids

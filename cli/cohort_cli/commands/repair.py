@@ -1,5 +1,5 @@
 """`cohort repair`: Kafka/Redis divergences the stream services found, and their repair
-(SPEC §6; README "Recovering from a detected divergence")."""
+(docs/operations.md; README "Recovering from a detected divergence")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`cohort tail`: follow the public `membership.changes` stream (SPEC §5), committed transactions only."""
+"""`cohort tail`: follow the public `membership.changes` stream (docs/events.md), committed transactions only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Packing changes into `cohort_changes` requests of at most 1,000 identifiers (SPEC §2)."""
+"""Packing changes into `cohort_changes` requests of at most 1,000 identifiers (docs/producer-api.md)."""
 
 from __future__ import annotations
 

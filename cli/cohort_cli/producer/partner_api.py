@@ -1,4 +1,4 @@
-"""The ingest producer API (SPEC §2) as two calls, both keys in the body as Braze has them."""
+"""The ingest producer API (docs/producer-api.md) as two calls, both keys in the body as Braze has them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""identity-resolution: who is this person in our platform? (SPEC §3)
+"""identity-resolution: who is this person in our platform? (docs/matching.md)
 
 Consumes `identity.events` (profile operations, keyed by workspace so one workspace's
 operations apply in order), `cohort.changes` (one `CohortChangesAccepted` per producer

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
+from cohort_shared.logs import RequestIds
+from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -71,6 +73,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     operator = [Depends(admin_guard(settings.admin_token))]
     app.include_router(http.router, dependencies=operator)
     app.include_router(repair_router(processor.divergences), dependencies=operator)
+    install_openapi(app)
     processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
 
     async def kafka_ready() -> bool:
@@ -84,4 +87,5 @@ def create_app(settings: IdentitySettings) -> FastAPI:
 
     add_ops_routes(app, {"kafka": kafka_ready, "redis": redis_ready, "processor": processor_ready},
                    alive=lambda: processor.healthy, details=lambda: {"processor": processor.status()})
+    app.add_middleware(RequestIds)
     return app

@@ -16,19 +16,19 @@ class IdentitySettings(CommonSettings):
 
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", frozen=True, extra="ignore", populate_by_name=True)
 
-    host: str = Field("0.0.0.0", description="IDENTITY_HOST: where the HTTP API listens")
-    port: int = Field(8081, ge=1, le=65535, description="IDENTITY_PORT")
+    host: str = Field("0.0.0.0", description="where the HTTP API listens")
+    port: int = Field(8081, ge=1, le=65535, description="where the HTTP API listens")
     park_window_seconds: int = Field(
-        86400, ge=1, description="IDENTITY_PARK_WINDOW_SECONDS: how long an unknown identifier's change waits"
+        86400, ge=1, description="how long an unknown identifier's change waits"
     )
     max_parked_per_workspace: int = Field(
-        1_000_000, ge=0, description="IDENTITY_MAX_PARKED_PER_WORKSPACE: parked changes a workspace may have; "
+        1_000_000, ge=0, description="parked changes a workspace may have; "
         "beyond it a change is unmatched parking_full"
     )
     # A cohort.changes record carries up to 1,000 identifiers: 50 records are up to 50,000
     # changes in one Kafka transaction, well inside its 30 s timeout.
     max_batch_records: int = Field(
-        50, ge=1, le=10000, description="IDENTITY_MAX_BATCH_RECORDS: input records per Kafka transaction"
+        50, ge=1, le=10000, description="input records per Kafka transaction"
     )
 
     def member_id(self) -> str:

@@ -171,7 +171,7 @@ def summarize_profile(profile: Profile | None) -> tuple | None:
 
 
 def summarize(emitted: list[Emitted]) -> list[tuple]:
-    """One tuple per output, checking on the way that each is keyed as SPEC §1 says."""
+    """One tuple per output, checking on the way that each is keyed as docs/asyncapi.yaml says."""
     out = []
     announced: set[tuple[str, str]] = set()
     for e in emitted:

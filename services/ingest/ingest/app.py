@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count
+from cohort_shared.logs import RequestIds
+from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -33,7 +35,6 @@ from .domain.workspace_keys import REST_API_KEYS
 from .entrypoints import braze_api, operator_api, partner_api
 from .entrypoints.export_stream import GROUP, export_view_service
 from .entrypoints.http_errors import add_error_handlers
-from .entrypoints.openapi import document_request_bodies
 from .entrypoints.request_metrics import RequestMetrics
 from .service_layer import IngestService
 from .settings import IngestSettings
@@ -103,8 +104,9 @@ def create_app(
     if processor is not None:
         app.include_router(repair_router(processor.divergences), dependencies=operator)
         processor.on_dead = lambda reason: request_exit(app, EXIT_PROCESSOR_DEAD)
-    document_request_bodies(app, [CohortNamingBody, CohortChangesBody, RestApiKeyBody, *IDENTITY_BODIES.values(),
-                                  *braze_api.BRAZE_BODIES])
+    install_openapi(app, body_models=[CohortNamingBody, CohortChangesBody, RestApiKeyBody, *IDENTITY_BODIES.values(),
+                                      *braze_api.BRAZE_BODIES],
+                    public_prefixes=("/partners/", "/users/"))
 
     async def redis_ready() -> bool:
         return redis_client is None or await probe_redis(redis_client)
@@ -115,6 +117,7 @@ def create_app(
                    alive=(lambda: processor.healthy) if processor else None,
                    details=(lambda: {"export_view": processor.status()}) if processor else None)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)
 
     return app
 

@@ -1,6 +1,6 @@
 """What ingest does for each request, between parsing (entrypoints) and the world (adapters).
 
-Producer requests are checked in SPEC §2's order: the caller has already parsed the body
+Producer requests are checked in the order docs/producer-api.md gives: the caller has already parsed the body
 (400); then the partner key (401), the client secret (401), the rate limit of that key
 (429: an authenticated request counts whether or not its fields are valid, as with
 Braze), the fields (400), and only then is anything published.

@@ -1,6 +1,6 @@
 """Settings of the ingest service: the common ones plus its own, prefixed `INGEST_`.
 
-`PARTNER_API_KEYS` keeps the name SPEC §2 gives it (no prefix). It is a secret: it never
+`PARTNER_API_KEYS` keeps the name docs/producer-api.md gives it (no prefix). It is a secret: it never
 prints, and a malformed value is reported by partner name only.
 """
 
@@ -30,7 +30,7 @@ class IngestSettings(CommonSettings):
     )
 
     host: str = Field("0.0.0.0", description="interface to listen on")
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=1, le=65535, description="where the HTTP API listens")
     public_url: str | None = Field(
         None, description="base URL producers call, returned as rest_endpoint; unset: http://127.0.0.1:<port>"
     )

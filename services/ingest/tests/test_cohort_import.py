@@ -1,4 +1,4 @@
-"""The cohort import rules (SPEC §2) on plain values: mapping, retention cut-off, limits, messages."""
+"""The cohort import rules (docs/producer-api.md) on plain values: mapping, retention cut-off, limits, messages."""
 
 from datetime import UTC, datetime
 

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count, probe_kafka
+from cohort_shared.logs import RequestIds
+from cohort_shared.openapi import install_openapi
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -19,6 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from .adapters.store import Store
 from .adapters.task_store import TaskStore
+from .domain.filters import filter_json_schemas
 from .entrypoints import operator_api
 from .entrypoints.http_errors import add_error_handlers
 from .entrypoints.stream import segment_service
@@ -75,6 +78,7 @@ def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI
     add_error_handlers(app)
     operator = [Depends(admin_guard(settings.admin_token))]
     app.include_router(operator_api.router, dependencies=operator)
+    install_openapi(app, schemas=filter_json_schemas())
 
     async def kafka_ready() -> bool:
         return processor is None or (processor.producer is not None and await probe_kafka(processor.producer))
@@ -101,4 +105,5 @@ def create_app(settings: SegmentSettings, *, run_stream: bool = True) -> FastAPI
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response
 
+    app.add_middleware(RequestIds)
     return app

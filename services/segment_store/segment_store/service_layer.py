@@ -1,4 +1,4 @@
-"""What the operator API does (SPEC §4): cohorts, members, a user's cohorts, segments, usage.
+"""What the operator API does (docs/segments.md): cohorts, members, a user's cohorts, segments, usage.
 Parsing and rules come from domain/, reads from adapters/store.py."""
 
 from __future__ import annotations

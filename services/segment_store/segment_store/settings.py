@@ -17,7 +17,7 @@ class SegmentSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="SEGMENT_", frozen=True, extra="ignore", populate_by_name=True)
 
     host: str = Field("0.0.0.0", description="interface to listen on")
-    port: int = Field(8082, ge=1, le=65535)
+    port: int = Field(8082, ge=1, le=65535, description="where the HTTP API listens")
     batch_max_records: int = Field(2000, ge=1, le=50_000, description="records applied per Kafka transaction, at most")
     batch_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, description="and at most this many bytes of them")
     session_timeout_ms: int = Field(15_000, ge=6_000, description="consumer-group session timeout (static member)")

@@ -1,4 +1,4 @@
-"""A Redis client for what REDIS_URL names: one server, or a Redis Cluster (SPEC §6).
+"""A Redis client for what REDIS_URL names: one server, or a Redis Cluster (docs/operations.md).
 
 `REDIS_CLUSTER` says which (`true` / `false`); `auto` (the default) asks the server once at
 start-up (`INFO cluster`). Responses stay bytes; timeouts are bounded so a Redis that hangs

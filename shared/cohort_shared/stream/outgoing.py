@@ -27,12 +27,19 @@ def describe_rejection(exc: Exception) -> str:
     """Why a record was refused, naming fields and rules but never the values in it (a DLQ
     reason must not copy personal data out of the record)."""
     if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in error['loc']) or 'record'}: {error['msg']}"
-                 for error in exc.errors(include_input=False, include_url=False, include_context=False)[:10]]
+        parts = [f"{'.'.join(str(p) for p in error['loc']) or 'record'}: {_without_input(error)}"
+                 for error in exc.errors(include_input=False, include_url=False)[:10]]
         return f"schema validation failed: {'; '.join(parts)}"
     if isinstance(exc, orjson.JSONDecodeError):
         return "not valid JSON"
     return type(exc).__name__
+
+
+def _without_input(error: dict) -> str:
+    """pydantic's message, except where it quotes the record: an unknown type tag."""
+    if error["type"] == "union_tag_invalid":
+        return f"type tag is none of {error.get('ctx', {}).get('expected_tags', 'the known ones')}"
+    return error["msg"]
 
 
 def dead_letter(record: ConsumerRecord, reason: str, service: str) -> Outgoing:

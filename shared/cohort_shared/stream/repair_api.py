@@ -1,4 +1,4 @@
-"""The operator API of a stream service's Kafka/Redis divergences (SPEC §6): list what was
+"""The operator API of a stream service's Kafka/Redis divergences (docs/operations.md): list what was
 detected, and ask for a repair, which the partition's owner carries out."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from aiokafka import TopicPartition
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..openapi import refusals
 from .divergences import REPAIR_ACTIONS, DivergenceBook
 
 
@@ -30,7 +31,7 @@ def repair_router(ledger: DivergenceBook) -> APIRouter:
         """Partitions found out of step and not yet repaired."""
         return {"group": ledger.group_id, "divergences": await ledger.divergences()}
 
-    @router.post("/repair", status_code=202)
+    @router.post("/repair", status_code=202, responses=refusals(404))
     async def repair(request: RepairRequest) -> dict:
         """Ask the owner of a partition to repair it; it does so within a second or two."""
         if not await ledger.request_repair(TopicPartition(request.topic, request.partition), request.action):

@@ -21,7 +21,7 @@ CreatedAs = Literal["identified", "anonymous", "alias"]
 
 @dataclass
 class Profile:
-    """One profile. It is identified if and only if it has an external ID (SPEC §3)."""
+    """One profile. It is identified if and only if it has an external ID (docs/matching.md)."""
 
     user_id: str
     created_as: CreatedAs

@@ -93,6 +93,6 @@ class Applied:
         self.emitted.append(Emitted(topic, key, message))
 
     def skip(self, reason: str) -> None:
-        """The current entry is skipped: counted, and reported to the operator (SPEC §2)."""
+        """The current entry is skipped: counted, and reported to the operator (docs/producer-api.md)."""
         self.tally.skipped[reason] += 1
         self.tally.skipped_entries.append((self.entry, reason))

@@ -1,4 +1,4 @@
-"""How profiles come to exist, change and go (SPEC §2 profile identity API, §3 merges);
+"""How profiles come to exist, change and go (docs/producer-api.md profile identity API, docs/matching.md merges);
 applied to a book loaded by `adapters/book_store.py`.
 
 - track: a new external ID creates an identified profile, a new device ID an anonymous one,

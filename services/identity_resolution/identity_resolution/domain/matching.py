@@ -1,4 +1,4 @@
-"""The matching rules of SPEC §3, in one place:
+"""The matching rules of docs/matching.md, in one place:
 
 - bogus identifiers ("null", "undefined", …) are unmatched `invalid_identifier`, never parked;
 - identified profiles match by external ID; every profile, alias-only ones too, by alias;

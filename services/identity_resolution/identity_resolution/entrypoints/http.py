@@ -1,12 +1,13 @@
-"""The operator API of SPEC §3: what the service currently knows of one profile."""
+"""The operator API of docs/matching.md: what the service currently knows of one profile."""
 
 from __future__ import annotations
 
 import re
 
+from cohort_shared.openapi import error_headers, refusals
 from cohort_shared.ops import add_shared_error_handlers
 from cohort_shared.schemas import WORKSPACE_PATTERN
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,7 +18,7 @@ router = APIRouter()
 _WORKSPACE = re.compile(WORKSPACE_PATTERN)
 
 
-@router.get("/workspaces/{workspace_id}/identities/{user_ref:path}")
+@router.get("/workspaces/{workspace_id}/identities/{user_ref:path}", responses=refusals(404))
 async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JSONResponse:
     """One profile by internal ID, `external_id:…`, `alias:<label>:<name>` or `device_id:…`."""
     if not _WORKSPACE.match(workspace_id):
@@ -42,17 +43,16 @@ async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JS
     })
 
 
-_REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+REQUEST_ID_PATTERN = r"^[0-9a-f]{32}$"  # the request_id ingest answered with
 
 
-@router.get("/workspaces/{workspace_id}/identity-requests/{request_id}")
-async def get_identity_request(workspace_id: str, request_id: str, request: Request) -> JSONResponse:
+@router.get("/workspaces/{workspace_id}/identity-requests/{request_id}", responses=refusals(404))
+async def get_identity_request(workspace_id: str, request: Request,
+                               request_id: str = Path(pattern=REQUEST_ID_PATTERN)) -> JSONResponse:
     """What became of one profile identity request (its `request_id` came with the 202):
     how many entries it had and which were skipped, and why."""
     if not _WORKSPACE.match(workspace_id):
         return _error(400, "workspace must match [A-Za-z0-9_-]{1,64}")
-    if not _REQUEST_ID.match(request_id):
-        return _error(400, "request_id must be the 32 hexadecimal characters ingest answered with")
     report = await request.app.state.store.report(workspace_id, request_id)
     if report is None:
         return _error(404, "no report for this request_id: not applied yet (retry in a moment), "
@@ -73,9 +73,9 @@ def add_error_handlers(app: FastAPI) -> None:
     add_shared_error_handlers(app, "the identity store")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """FastAPI's and Starlette's own (an unknown route, a method not allowed) alike."""
-        return _error(exc.status_code, str(exc.detail), exc.headers)
+        return _error(exc.status_code, str(exc.detail), error_headers(request, exc.status_code, exc.headers))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The partner cohort import rules of SPEC §2, as pure functions of a parsed body.
+"""The partner cohort import rules of docs/producer-api.md, as pure functions of a parsed body.
 
 A request becomes at most two messages, both keyed by its cohort:
 `CohortChangesReceived` (cohort.meta: what was sent, for the sync report) and ONE
@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cohort_shared.schemas import CohortChangesAccepted, CohortChangesReceived, CohortNamed
+from cohort_shared.schemas import (
+    CohortChangesAccepted,
+    CohortChangesReceived,
+    CohortNamed,
+    required_in_schema,
+    some_list_not_empty,
+)
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -52,6 +58,8 @@ class _PartnerBody(BaseModel):
 class CohortNamingBody(_PartnerBody):
     """Body of `POST /partners/{partner}/cohorts`: create or rename a cohort."""
 
+    model_config = ConfigDict(json_schema_extra=required_in_schema("cohort_id", "name", "created_at"))
+
     cohort_id: CohortIdField = Field(None, validate_default=True)
     name: CohortNameField = Field(None, validate_default=True)
     created_at: IsoTime = Field(None, validate_default=True, description="when the partner created the cohort")
@@ -69,7 +77,7 @@ class CohortChangeEntry(BaseModel):
     """One entry of `cohort_changes`; `should_remove` and `timestamp` apply to each identifier in it."""
 
     # Unknown fields are refused: a typo such as "user_id" would otherwise drop changes silently.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=some_list_not_empty(*IDENTIFIER_FIELDS))
     # default_factory, not a default value: pydantic deep-copies a mutable default per instance.
     user_ids: list[IdentifierString] = Field(default_factory=list, description="external IDs")
     device_ids: list[IdentifierString] = Field(default_factory=list)
@@ -98,7 +106,10 @@ class CohortChangeEntry(BaseModel):
 
 
 class CohortChangesBody(_PartnerBody):
-    """Body of `POST /partners/{partner}/cohorts/users`: add or remove cohort members."""
+    """Body of `POST /partners/{partner}/cohorts/users`: add or remove cohort members; at most
+    1,000 identifiers (user_ids, device_ids and aliases together) in all its entries."""
+
+    model_config = ConfigDict(json_schema_extra=required_in_schema("cohort_id"))
 
     cohort_id: CohortIdField = Field(None, validate_default=True)
     cohort_changes: list[CohortChangeEntry] = Field(min_length=1)

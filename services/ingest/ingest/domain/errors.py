@@ -114,7 +114,7 @@ def describe_validation_error(
     strip_loc_prefix: bool = False,
 ) -> str:
     """The first error as `<field> <what is wrong>`, or the fixed message `overrides` gives
-    for that field (SPEC §2 prescribes some word for word)."""
+    for that field (docs/producer-api.md prescribes some word for word)."""
     items = errors.errors() if isinstance(errors, ValidationError) else list(errors)
     if not items:
         return "body is invalid"

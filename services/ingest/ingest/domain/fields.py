@@ -1,4 +1,4 @@
-"""Field types of the producer API, each with the error message SPEC §2 gives it.
+"""Field types of the producer API, each with the error message docs/producer-api.md gives it.
 
 Fields with a prescribed message validate themselves (a missing one included), so the
 message is the same whether the field is absent, null, of the wrong type or out of range.
@@ -65,7 +65,7 @@ CohortIdField = Annotated[
 CohortNameField = Annotated[
     str,
     PlainValidator(validate_cohort_name),
-    _string_schema("the cohort's display name", minLength=1, maxLength=MAX_IDENTIFIER_LENGTH),
+    _string_schema("the cohort's display name", minLength=1, maxLength=MAX_IDENTIFIER_LENGTH, pattern=r"\S"),
 ]
 IdentifierString = Annotated[StrictStr, Field(max_length=MAX_IDENTIFIER_LENGTH)]
 """Any string up to 512 characters: "", "null" or "anonymous" are passed on, and

@@ -1,4 +1,4 @@
-"""Bodies of the profile identity API (SPEC §2) and the identity.events message each becomes.
+"""Bodies of the profile identity API (docs/producer-api.md) and the identity.events message each becomes.
 
 Entries use the shared schema models as they are, so what ingest accepts is exactly what
 identity-resolution reads. Unknown fields are refused at every level: a misspelt field
@@ -33,7 +33,7 @@ def _two_profiles(update: s.MergeUpdate) -> s.MergeUpdate:
 class IdentityBody(BaseModel):
     """Common shape: lists of entries; at least one entry in all."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=s.some_list_not_empty())
     event: ClassVar[type[s.Message]]  # the identity.events message this body becomes
 
     @model_validator(mode="after")

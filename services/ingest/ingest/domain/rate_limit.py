@@ -1,5 +1,5 @@
 """Rate limits: a fixed window per counter — one hour per data import key, and per workspace
-and endpoint group for the Braze REST API (docs/braze-rest.md, windows as Braze documents).
+and endpoint group for the Braze REST API (docs/producer-api.md and docs/braze-rest.md, windows as Braze documents).
 
 A fixed window needs one counter per window (an INCR), where a sliding log would need a
 write per request; its cost is a possible burst of up to twice the limit across a window

@@ -21,7 +21,7 @@ from ..domain.braze_requests import (
     parse_track,
 )
 from .braze_bodies import BrazeAliasNewBody, BrazeDeleteBody, BrazeIdentifyBody, BrazeMergeBody, BrazeTrackBody
-from .openapi import json_body
+from cohort_shared.openapi import json_body
 from .request_body import read_json_object
 from .responses import BrazeSuccess, ExportSuccess, braze_errors
 

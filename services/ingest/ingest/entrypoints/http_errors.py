@@ -1,10 +1,12 @@
-"""Every error as `{"message": "..."}` (SPEC §2): ours, FastAPI's validation errors (400,
+"""Every error as `{"message": "..."}` (docs/producer-api.md): ours, FastAPI's validation errors (400,
 not FastAPI's 422 shape), Starlette's 404/405, Redis unable to serve (503), and a last resort."""
 
 from __future__ import annotations
 
 import logging
 
+from cohort_shared.logs import route_of
+from cohort_shared.openapi import error_headers
 from cohort_shared.ops import add_shared_error_handlers
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,11 +34,12 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+        headers = error_headers(request, error.status_code, getattr(error, "headers", None))
+        return error_response(error.status_code, str(error.detail), headers)
 
     add_shared_error_handlers(app, "the key store")
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, route_of(request))
         return error_response(500, "internal error")

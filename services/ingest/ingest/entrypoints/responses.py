@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from cohort_shared.openapi import ErrorBody, refusals
 from pydantic import BaseModel, Field
 
-
-class ErrorBody(BaseModel):
-    """Every 4xx/5xx: what is wrong, naming the field."""
-
-    message: str
+__all__ = ["ErrorBody", "errors"]
 
 
 class Success(BaseModel):
@@ -57,9 +54,7 @@ class KeyList(BaseModel):
     next_cursor: str | None = Field(description="the cursor of the next page; null on the last page")
 
 
-def errors(*statuses: int) -> dict:
-    """The `responses=` of a route: each status answers an ErrorBody."""
-    return {status: {"model": ErrorBody} for status in statuses}
+errors = refusals  # the `responses=` of a route: each status answers an ErrorBody
 
 
 class CreatedRestKey(BaseModel):

@@ -1,4 +1,4 @@
-"""The stable `event_id` of a membership change (SPEC §5).
+"""The stable `event_id` of a membership change (docs/events.md).
 
 uuid5 over what identifies the change: workspace, partner, cohort, user, change, cause and
 the input it came from (a cohort import's `source_id`, a merge's or a deletion's). An event

@@ -1,4 +1,4 @@
-"""Segment filters (SPEC §4): parsing and validating the JSON an operator posts.
+"""Segment filters (docs/segments.md): parsing and validating the JSON an operator posts.
 
 Grammar, each filter an object with exactly one key:
   {"<Partner>_Cohorts": {"includes": [cohort_id, …]}}   member of any listed cohort
@@ -105,6 +105,40 @@ def _parse_cohorts(value: Any, path: str, partner: str, refs: list[int]) -> Coho
     if refs[0] > MAX_COHORT_REFS:
         raise Invalid(f"{path}: a filter names at most {MAX_COHORT_REFS} cohorts in all")
     return CohortFilter(partner, mode, tuple(dict.fromkeys(cohort_ids)))
+
+
+def filter_json_schemas(ref: str = "#/components/schemas/{name}") -> dict[str, dict[str, Any]]:
+    """The grammar above as JSON Schema components (`SegmentDefinition`, `SegmentFilter`,
+    `CohortSelection`), for the API document. Two limits are not stated there: nesting at
+    most MAX_DEPTH deep and MAX_COHORT_REFS cohorts in all."""
+
+    def only(key: str | None, value: dict[str, Any], pattern: str | None = None) -> dict[str, Any]:
+        if pattern is not None:  # one key matching `pattern`
+            return {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+                    "patternProperties": {pattern: value}}
+        return {"type": "object", "required": [key], "properties": {key: value}, "additionalProperties": False}
+
+    a_filter = {"$ref": ref.format(name="SegmentFilter")}
+    parts = {"type": "array", "minItems": 1, "items": a_filter}
+    cohort_ids = {"type": "array", "minItems": 1, "maxItems": MAX_COHORT_REFS,
+                  "items": {"type": "string", "minLength": 1, "maxLength": MAX_IDENTIFIER_LENGTH}}
+    return {
+        "SegmentDefinition": {
+            "type": "object", "required": ["name", "filter"],
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
+                           "filter": a_filter},
+        },
+        "SegmentFilter": {
+            "description": f"exactly one key: all, any, not or <Partner>_Cohorts (e.g. Mixpanel_Cohorts); "
+                           f"nested at most {MAX_DEPTH} deep, naming at most {MAX_COHORT_REFS} cohorts in all",
+            "oneOf": [only("all", parts), only("any", parts), only("not", a_filter),
+                      only(None, {"$ref": ref.format(name="CohortSelection")}, _PARTNER_KEY.pattern)],
+        },
+        "CohortSelection": {
+            "description": "includes: member of any listed cohort; excludes: member of none",
+            "oneOf": [only("includes", cohort_ids), only("excludes", cohort_ids)],
+        },
+    }
 
 
 def cohorts_named(node: Filter) -> set[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The membership rules of SPEC §4–§5, on the part of one task's state a batch loaded.
+"""The membership rules of docs/segments.md, docs/events.md, on the part of one task's state a batch loaded.
 
 A user's memberships live in the task of the partition its events are keyed to, and only
 that task changes them, so every event of a user comes from one place, in order. The rules
@@ -12,7 +12,7 @@ what they change; `adapters/task_store.py` loads slices and writes the changes b
   task, following chains); one for a deleted profile is ignored and counted
   `unmatched["profile_deleted"]`; a merge or deletion of a profile already gone does nothing.
 - A merge, in three steps so each user's events come from its own task and the kept
-  profile's additions come first (SPEC §5): the merged profile's task marks it gone and hands
+  profile's additions come first (docs/events.md): the merged profile's task marks it gone and hands
   its cohorts over (`Handover`); the kept profile's task adds it where it is not a member yet
   (cause merge, free of data points) and answers (`HandoverDone`); the merged profile's task
   then removes it from those cohorts. A merge into a deleted profile only removes.

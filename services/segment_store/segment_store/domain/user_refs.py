@@ -1,5 +1,5 @@
-"""`user_ref` in segment-store's API: the shared parser (cohort_shared.user_refs), its
-refusals as segment-store's `Invalid`."""
+"""`user_ref` in segment-store's API (docs/matching.md): the shared parser
+(cohort_shared.user_refs), its refusals as segment-store's `Invalid`."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from cohort_shared.logs import route_of
+from cohort_shared.openapi import error_headers
 from cohort_shared.ops import add_shared_error_handlers
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,8 +18,8 @@ from ..domain.errors import Refused
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
 def describe(errors: list[dict]) -> str:
@@ -38,11 +40,12 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return error_response(error.status_code, str(error.detail))
+        headers = error_headers(request, error.status_code, getattr(error, "headers", None))
+        return error_response(error.status_code, str(error.detail), headers)
 
     add_shared_error_handlers(app, "the segment store")
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.exception("unexpected error on %s %s", request.method, route_of(request))
         return error_response(500, "internal error")

@@ -1,10 +1,11 @@
-"""The operator API of SPEC §4: handlers only parse, call the service layer and reply."""
+"""The operator API of docs/segments.md: handlers only parse, call the service layer and reply."""
 
 from __future__ import annotations
 
 import re
 
 import orjson
+from cohort_shared.openapi import json_body, refusals
 from cohort_shared.schemas import WORKSPACE_PATTERN
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/workspaces/{ws}")
 
 
 def service(request: Request, ws: str) -> SegmentStoreService:
-    """The service, once the workspace name is known to be one (SPEC §1)."""
+    """The service, once the workspace name is known to be one (docs/overview.md)."""
     if not re.fullmatch(WORKSPACE_PATTERN, ws):
         raise Invalid("workspace must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -")
     return request.app.state.segments
@@ -28,20 +29,20 @@ async def list_cohorts(request: Request, ws: str, cursor: str | None = None, lim
     return await service(request, ws).list_cohorts(ws, cursor, limit)
 
 
-@router.get("/cohorts/{cohort_id}")
+@router.get("/cohorts/{cohort_id}", responses=refusals(404, 409))
 async def get_cohort(request: Request, ws: str, cohort_id: str, partner: str | None = None) -> dict:
     """One cohort with its sync report; 409 if its cohort_id is used by several partners."""
     return await service(request, ws).cohort(ws, cohort_id, partner)
 
 
-@router.get("/cohorts/{cohort_id}/members")
+@router.get("/cohorts/{cohort_id}/members", responses=refusals(404, 409))
 async def cohort_members(request: Request, ws: str, cohort_id: str, partner: str | None = None,
                          cursor: str | None = None, limit: int | None = Query(None)) -> dict:
     """A page of the cohort's members, in a stable order, with the cursor of the next page."""
     return await service(request, ws).cohort_members(ws, cohort_id, partner, cursor, limit)
 
 
-@router.get("/users/{user_ref:path}/cohorts")
+@router.get("/users/{user_ref:path}/cohorts", responses=refusals(404))
 async def user_cohorts(request: Request, ws: str, user_ref: str) -> dict:
     """The cohorts a user (by internal ID, external_id:, alias:<label>:<name> or device_id:) is in."""
     return await service(request, ws).user_cohorts(ws, user_ref)
@@ -53,7 +54,7 @@ async def usage(request: Request, ws: str) -> dict:
     return await service(request, ws).usage(ws)
 
 
-@router.post("/segments", status_code=201)
+@router.post("/segments", status_code=201, openapi_extra=json_body("SegmentDefinition"))
 async def create_segment(request: Request, ws: str) -> JSONResponse:
     """Validate and store a segment definition; 400 names what is wrong with the filter."""
     segments = service(request, ws)
@@ -70,20 +71,20 @@ async def list_segments(request: Request, ws: str, cursor: str | None = None, li
     return await service(request, ws).list_segments(ws, cursor, limit)
 
 
-@router.get("/segments/{segment_id}")
+@router.get("/segments/{segment_id}", responses=refusals(404))
 async def get_segment(request: Request, ws: str, segment_id: str) -> dict:
     """The segment's definition and its current size."""
     return await service(request, ws).segment(ws, segment_id)
 
 
-@router.get("/segments/{segment_id}/members")
+@router.get("/segments/{segment_id}/members", responses=refusals(404))
 async def segment_members(request: Request, ws: str, segment_id: str, cursor: str | None = None,
                           limit: int | None = Query(None)) -> dict:
     """A page of the segment's members, paginated like a cohort's."""
     return await service(request, ws).segment_members(ws, segment_id, cursor, limit)
 
 
-@router.get("/segments/{segment_id}/contains/{user_ref:path}")
+@router.get("/segments/{segment_id}/contains/{user_ref:path}", responses=refusals(404))
 async def segment_contains(request: Request, ws: str, segment_id: str, user_ref: str) -> dict:
     """Whether one user is in the segment right now."""
     return await service(request, ws).segment_contains(ws, segment_id, user_ref)
