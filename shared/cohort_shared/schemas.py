@@ -216,7 +216,7 @@ class TrackedUser(BaseModel):
     (`device_id`), an alias-only user (`user_alias`) or an existing profile (`braze_id`, the
     internal user ID); with the attributes to keep on it as their latest values."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=exactly_one_of("external_id", "device_id"))
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=exactly_one_of(*TRACKED_BY))
     external_id: IdentifierValue | None = None
     device_id: IdentifierValue | None = None
     user_alias: Alias | None = None
@@ -232,7 +232,6 @@ class TrackedUser(BaseModel):
         if len(given) != 1:
             raise ValueError(f"exactly one of {', '.join(TRACKED_BY)} is required")
         return self
-
 
 
 class NewAlias(BaseModel):
