@@ -181,8 +181,8 @@ class StreamProcessor:
         while self.running:
             try:
                 if self.prepare is not None:
-                    await asyncio.wait_for(self.prepare(), 60)
-                await asyncio.wait_for(self._start_clients(), 60)
+                    await within(self.prepare(), 60, "preparing the topics")
+                await within(self._start_clients(), 60, "starting the clients")
                 return
             except Exception as exc:  # noqa: BLE001 - whatever it was, try again; it is logged
                 log.warning("%s cannot connect yet (%s: %s); again in %.1f s", self.group_id,
@@ -275,7 +275,7 @@ class StreamProcessor:
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:
-                    await asyncio.wait_for(client.stop(), 15)
+                    await within(client.stop(), 15, f"stopping {type(client).__name__}")
                 except Exception as exc:  # noqa: BLE001 - stopping a broken client: dropped anyway
                     log.warning("stopping a client failed: %s", type(exc).__name__)
         self.consumer = self.producer = None
@@ -699,6 +699,20 @@ class StreamProcessor:
         self._forget(list(self.consumer.assignment()))
         self._tokens.clear()
         self.consumer._coordinator.request_rejoin()
+
+
+async def within(work: Awaitable, seconds: float, what: str):
+    """`work`'s result within `seconds`, or TimeoutError. Unlike asyncio.wait_for it never
+    waits for the cancelled work to finish cancelling: a client call that swallows or outlasts
+    its cancellation (seen after a broker was away for two minutes: the loop never came back
+    from rebuilding its clients) is left behind, and the client is dropped anyway."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" noise
+    raise TimeoutError(f"{what} took over {seconds:.0f} s")
 
 
 def _spoils_producer(exc: BaseException) -> bool:
