@@ -112,3 +112,160 @@ async def test_every_matching_event_arrives_signed_once_per_id_in_user_order(sta
 
 async def _async(value):
     return value
+
+
+async def test_a_failing_endpoint_retries_without_delaying_another_then_catches_up_in_order(stack, api, receiver):
+    failing = await webhook_for(api, receiver, "failing")
+    healthy = await webhook_for(api, receiver, "healthy")
+    receiver.answer("failing", 500)
+    events = [change_event(api.workspace, f"u{i % 10}", "churn", ["added", "removed"][(i // 10) % 2]) for i in range(100)]
+    await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), events)
+
+    await eventually(lambda: _async(len(set(received_ids(receiver, "healthy")))), until=lambda n: n == 100, timeout=30)
+    assert received_ids(receiver, "failing") == []
+    state = await eventually(lambda: api.get(failing["webhook_id"]),
+                             until=lambda s: s["last_error"] == "HTTP 500" and s["pending"] == 100)
+    assert (state["delivered"], state["failed"]) == (0, 0)
+    attempts = (await api.http.get(f"/webhooks/{failing['webhook_id']}/attempts", params={"limit": 5})).json()
+    assert [a["result"] for a in attempts["attempts"]] == ["retrying"] * len(attempts["attempts"])
+    assert attempts["attempts"] and attempts["attempts"][0]["status_code"] == 500
+
+    receiver.answer("failing", 200)
+    await eventually(lambda: _async(len(set(received_ids(receiver, "failing")))), until=lambda n: n == 100, timeout=60)
+    assert_per_user_order(receiver.received["failing"], events)
+    assert_per_user_order(receiver.received["healthy"], events)
+    assert (await api.get(healthy["webhook_id"]))["delivered"] == 100
+
+
+async def test_a_paused_webhook_keeps_its_backlog_and_delivers_it_on_resume(stack, api, receiver):
+    paused = await webhook_for(api, receiver, "paused")
+    answer = await api.http.patch(f"/webhooks/{paused['webhook_id']}", json={"status": "paused"})
+    assert (answer.status_code, answer.json()["status"]) == (200, "paused")
+    events = [change_event(api.workspace, f"u{i % 5}", "churn") for i in range(30)]
+    await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), events)
+
+    await eventually(lambda: api.get(paused["webhook_id"]), until=lambda s: s["pending"] == 30)
+    assert receiver.requests["paused"] == 0
+    answer = await api.http.patch(f"/webhooks/{paused['webhook_id']}", json={"status": "active"})
+    assert answer.status_code == 200
+    await eventually(lambda: _async(len(received_ids(receiver, "paused"))), until=lambda n: n >= 30, timeout=30)
+    assert_per_user_order(receiver.received["paused"], events)
+    assert (await eventually(lambda: api.get(paused["webhook_id"]), until=lambda s: s["pending"] == 0))["delivered"] == 30
+
+
+async def test_events_of_an_aborted_transaction_are_never_delivered(stack, api, receiver):
+    await webhook_for(api, receiver, "committed-only")
+    first, aborted, last = (change_event(api.workspace, "same-user", "churn", change) for change in
+                            ("added", "removed", "added"))
+    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
+    await publish_changes(bootstrap, topic(stack), [first])
+    await publish_changes(bootstrap, topic(stack), [aborted], abort=True)
+    await publish_changes(bootstrap, topic(stack), [last])
+
+    # The aborted event sits between the two committed ones in the same partition: once the
+    # last one has arrived, the aborted one would have come before it.
+    await eventually(lambda: _async(received_ids(receiver, "committed-only")), until=lambda ids: last["event_id"] in ids)
+    assert received_ids(receiver, "committed-only") == [first["event_id"], last["event_id"]]
+
+
+async def test_rotated_secret_signs_new_deliveries_and_the_old_one_still_verifies(stack, api, receiver):
+    created = await webhook_for(api, receiver, "rotated")
+    answer = await api.http.post(f"/webhooks/{created['webhook_id']}/rotate-secret")
+    assert answer.status_code == 200
+    new_secret = answer.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != created["secret"]
+    assert "secret" not in (await api.get(created["webhook_id"]))
+
+    receiver.expect("rotated", new_secret)
+    event = change_event(api.workspace, "r1", "churn")
+    await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), [event])
+    await eventually(lambda: _async(received_ids(receiver, "rotated")), until=lambda ids: ids == [event["event_id"]])
+    receiver.expect("rotated", created["secret"])  # a receiver not yet switched over (grace period)
+    second = change_event(api.workspace, "r1", "churn", "removed")
+    await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), [second])
+    await eventually(lambda: _async(received_ids(receiver, "rotated")),
+                     until=lambda ids: ids == [event["event_id"], second["event_id"]])
+    assert receiver.refused_signatures == 0
+
+
+async def test_a_cohort_import_reaches_the_webhook_through_every_service(stack, api, receiver, workspace_client):
+    client = workspace_client(stack, api.workspace)
+    await client.new_key()
+    try:
+        await webhook_for(api, receiver, "import")
+        await client.profiles("track", {"attributes": [{"external_id": f"x{i}"} for i in range(20)]})
+        await client.user_id("external_id:x19")
+        await client.change("churn", {"user_ids": [f"x{i}" for i in range(20)]})
+        await client.change("churn", {"user_ids": ["x0", "x1"], "should_remove": True})
+        await eventually(lambda: _async(len(receiver.received["import"])), until=lambda n: n >= 22, timeout=60)
+        kinds = collections.Counter((r.event["external_id"], r.event["change"]) for r in receiver.received["import"])
+        assert kinds == {**{(f"x{i}", "added"): 1 for i in range(20)}, ("x0", "removed"): 1, ("x1", "removed"): 1}
+        by_user = collections.defaultdict(list)
+        for r in receiver.received["import"]:
+            by_user[r.event["external_id"]].append(r.event["change"])
+        assert by_user["x0"] == ["added", "removed"]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def impatient_delivery(kafka_bootstrap: str, redis_url: str, tmp_path):
+    """delivery alone, giving up on an event 2 s after its first attempt."""
+    test_id = unique("g")
+    services = ServiceProcesses.configure(
+        {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url, "TOPIC_PREFIX": f"{test_id}.",
+         "REDIS_KEY_PREFIX": f"{test_id}:", "TOPIC_PARTITIONS": "3", "DELIVERY_RETRY_BASE_SECONDS": "0.2",
+         "DELIVERY_RETRY_MAX_DELAY_SECONDS": "0.5", "DELIVERY_RETRY_MAX_AGE_SECONDS": "2"}, tmp_path)
+    services.start("delivery")
+    services.wait_ready("delivery")
+    yield services
+    services.stop_all()
+
+
+async def test_events_failing_past_the_retry_period_are_kept_failed_and_replayable(impatient_delivery, receiver):
+    stack = impatient_delivery
+    api = DeliveryApi(stack.urls["delivery"], stack.env["ADMIN_TOKEN"], "replays")
+    try:
+        created = await webhook_for(api, receiver, "down")
+        receiver.answer("down", 503)
+        before = change_event("replays", "p0", "churn")["occurred_at"]
+        events = [change_event("replays", f"p{i % 4}", "churn", ["added", "removed"][(i // 4) % 2]) for i in range(12)]
+        await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), events)
+        state = await eventually(lambda: api.get(created["webhook_id"]), until=lambda s: s["failed"] == 12, timeout=30)
+        assert (state["pending"], state["delivered"], state["last_error"]) == (0, 0, "HTTP 503")
+        attempts = (await api.http.get(f"/webhooks/{created['webhook_id']}/attempts")).json()["attempts"]
+        assert sum(a["result"] == "failed" for a in attempts) == 12
+
+        receiver.answer("down", 200)
+        bad = await api.http.post(f"/webhooks/{created['webhook_id']}/replay", json={"from": "yesterday"})
+        assert bad.status_code == 400 and bad.json()["message"].startswith("from")
+        started = await api.http.post(f"/webhooks/{created['webhook_id']}/replay", json={"from": before})
+        assert started.status_code == 202 and started.json()["replay"]["status"] == "running"
+        await eventually(lambda: _async(set(received_ids(receiver, "down"))),
+                         until=lambda ids: ids == {e["event_id"] for e in events}, timeout=30)
+        assert_per_user_order(receiver.received["down"], events)
+        state = await eventually(lambda: api.get(created["webhook_id"]), until=lambda s: s["delivered"] == 12)
+        assert (state["failed"], state["pending"], state["replay"]["status"], state["replay"]["queued"]) == (0, 0, "done", 12)
+    finally:
+        await api.close()
+
+
+async def test_killed_delivery_loses_nothing_after_restart(impatient_delivery, receiver):
+    stack = impatient_delivery
+    api = DeliveryApi(stack.urls["delivery"], stack.env["ADMIN_TOKEN"], "kills")
+    try:
+        await webhook_for(api, receiver, "survivor")
+        receiver.answer("survivor", 200, delay=0.05)  # slow enough that the kill lands mid-stream
+        events = [change_event("kills", f"k{i % 50}", "churn", ["added", "removed"][(i // 50) % 2]) for i in range(1500)]
+        await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), events)
+        await eventually(lambda: _async(len(receiver.received["survivor"])), until=lambda n: n >= 100, timeout=30)
+        stack.stop("delivery", kill=True)
+        assert len(set(received_ids(receiver, "survivor"))) < 1500
+        stack.start("delivery")
+        stack.wait_ready("delivery")
+        await eventually(lambda: _async(set(received_ids(receiver, "survivor"))),
+                         until=lambda ids: ids == {e["event_id"] for e in events}, timeout=90)
+        assert all(r.event["event_id"] == r.webhook_id for r in receiver.received["survivor"])
+        assert_per_user_order(receiver.received["survivor"], events)
+    finally:
+        await api.close()

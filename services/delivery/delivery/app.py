@@ -86,7 +86,7 @@ def create_app(settings: DeliverySettings, *, registry: WebhookRegistry | None =
         queues, runtime.owned_shards,
         lambda target, token: WebhookSender(target, settings=settings, registry=registry, queues=queues,
                                             sender=sender, box=box, token=token),
-        settings.poll_seconds) if run_stream else None
+        settings.poll_seconds, settings.instance) if run_stream else None
     tasks: dict[str, asyncio.Task] = {}
 
     async def start_stream() -> None:

@@ -197,3 +197,32 @@ class RedisDeliveryQueues:
     async def replay_state(self, workspace_id: str, webhook_id: str) -> dict | None:
         raw = await self._redis.get(self.keys(workspace_id, webhook_id).replay)
         return orjson.loads(raw) if raw else None
+
+
+class InMemoryDeliveryLog:
+    """What the operator API reads and changes of the queues, in dicts, for unit tests."""
+
+    def __init__(self) -> None:
+        self.counts_by_id: dict[str, Counts] = {}
+        self.attempts_by_id: dict[str, list[dict]] = {}
+        self.replays: dict[str, dict] = {}
+        self.due: dict[str, int] = {}
+        self.purged: list[str] = []
+
+    async def counts(self, workspace_id: str, webhook_id: str) -> Counts:
+        return self.counts_by_id.get(webhook_id, Counts(0, 0, 0, None, None))
+
+    async def attempts(self, workspace_id: str, webhook_id: str, limit: int) -> list[dict]:
+        return self.attempts_by_id.get(webhook_id, [])[:limit]
+
+    async def mark_due(self, target: Target, at_ms: int) -> None:
+        self.due[target.webhook_id] = at_ms
+
+    async def purge(self, target: Target) -> None:
+        self.purged.append(target.webhook_id)
+
+    async def set_replay(self, workspace_id: str, webhook_id: str, state: dict) -> None:
+        self.replays[webhook_id] = dict(state)
+
+    async def replay_state(self, workspace_id: str, webhook_id: str) -> dict | None:
+        return self.replays.get(webhook_id)

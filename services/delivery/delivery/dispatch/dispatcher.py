@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 
 from cohort_shared.faults import describe, is_infrastructure
@@ -23,13 +22,15 @@ RETRY_BUSY_SECONDS = 1.0  # another instance holds the webhook: look again after
 
 class Dispatcher:
     def __init__(self, queues, owned_shards: Callable[[], set[int]], make_sender: Callable[[Target, str], WebhookSender],
-                 poll_seconds: float, clock: Callable[[], float] = time.time) -> None:
+                 poll_seconds: float, instance: str, clock: Callable[[], float] = time.time) -> None:
         self._queues = queues
         self._owned_shards = owned_shards
         self._make_sender = make_sender
         self._poll_seconds = poll_seconds
         self._clock = clock
-        self._token = uuid.uuid4().hex
+        # The lease holder is the instance ID (static, like its group membership): a restarted
+        # instance takes its webhooks back at once instead of waiting for its old leases to lapse.
+        self._token = instance
         self._running: dict[str, asyncio.Task[bool]] = {}
         self._not_before: dict[str, float] = {}
         self.healthy = True
