@@ -269,3 +269,39 @@ async def test_killed_delivery_loses_nothing_after_restart(impatient_delivery, r
         assert_per_user_order(receiver.received["survivor"], events)
     finally:
         await api.close()
+
+
+async def test_the_cli_operates_webhooks_on_the_running_service(stack, api, receiver):
+    import asyncio
+    import json
+
+    from cohort_cli.main import app as cli
+    from typer.testing import CliRunner
+
+    runner = CliRunner(env={"ADMIN_TOKEN": stack.env["ADMIN_TOKEN"], "COHORT_DELIVERY_URL": stack.urls["delivery"],
+                            "COLUMNS": "200"})
+
+    async def cohort(*args: str) -> dict:
+        result = await asyncio.to_thread(runner.invoke, cli, ["--json", "webhooks", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    created = await cohort("create", api.workspace, receiver.hook_url("cli"), "--cohort-id", "churn",
+                           "--change", "added", "--partner", "mixpanel", "--description", "from the CLI")
+    assert created["filter"] == {"partners": ["mixpanel"], "cohort_ids": ["churn"], "changes": ["added"]}
+    webhook_id = created["webhook_id"]
+    receiver.expect("cli", created["secret"])
+    assert [w["webhook_id"] for w in (await cohort("list", api.workspace))["webhooks"]] == [webhook_id]
+    assert (await cohort("pause", api.workspace, webhook_id))["status"] == "paused"
+    assert (await cohort("resume", api.workspace, webhook_id))["status"] == "active"
+    event = change_event(api.workspace, "c1", "churn")
+    await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), [event])
+    await eventually(lambda: _async(received_ids(receiver, "cli")), until=lambda ids: ids == [event["event_id"]])
+    shown = await eventually(lambda: cohort("show", api.workspace, webhook_id), until=lambda s: s["delivered"] == 1)
+    assert shown["description"] == "from the CLI"
+    assert (await cohort("attempts", api.workspace, webhook_id))["attempts"][0]["result"] == "delivered"
+    assert (await cohort("rotate-secret", api.workspace, webhook_id))["secret"].startswith("whsec_")
+    replay = await cohort("replay", api.workspace, webhook_id, "--from", event["occurred_at"])
+    assert replay["replay"]["status"] == "running"
+    assert (await cohort("delete", api.workspace, webhook_id))["deleted"] is True
+    assert (await api.http.get(f"/webhooks/{webhook_id}")).status_code == 404
