@@ -215,7 +215,8 @@ def impatient_delivery(kafka_bootstrap: str, redis_url: str, tmp_path):
     services = ServiceProcesses.configure(
         {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url, "TOPIC_PREFIX": f"{test_id}.",
          "REDIS_KEY_PREFIX": f"{test_id}:", "TOPIC_PARTITIONS": "3", "DELIVERY_RETRY_BASE_SECONDS": "0.2",
-         "DELIVERY_RETRY_MAX_DELAY_SECONDS": "0.5", "DELIVERY_RETRY_MAX_AGE_SECONDS": "2"}, tmp_path)
+         "DELIVERY_RETRY_MAX_DELAY_SECONDS": "0.5", "DELIVERY_RETRY_MAX_AGE_SECONDS": "2",
+         "DELIVERY_BREAKER_COOLDOWN_SECONDS": "0.2"}, tmp_path)
     services.start("delivery")
     services.wait_ready("delivery")
     yield services

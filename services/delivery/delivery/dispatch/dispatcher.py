@@ -1,7 +1,9 @@
 """Which webhooks this instance sends to: those whose shard is a partition of
 `membership.changes` that faust assigned to it (static membership keeps that stable across
 restarts), found through the shard's due set. Each webhook's lease makes sure only one
-sender runs for it even while a rebalance moves its shard."""
+sender runs for it even while a rebalance moves its shard. A webhook's sender object is
+kept between its runs (its breaker and the events it read), and forgotten once it has been
+idle a while."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .sender import WebhookSender
 
 log = logging.getLogger(__name__)
 RETRY_BUSY_SECONDS = 1.0  # another instance holds the webhook: look again after this
+FORGET_IDLE_SECONDS = 300.0
 
 
 class Dispatcher:
@@ -31,7 +34,8 @@ class Dispatcher:
         # The lease holder is the instance ID (static, like its group membership): a restarted
         # instance takes its webhooks back at once instead of waiting for its old leases to lapse.
         self._token = instance
-        self._running: dict[str, asyncio.Task[bool]] = {}
+        self._running: dict[str, asyncio.Task[bool | float]] = {}
+        self._senders: dict[str, tuple[WebhookSender, float]] = {}
         self._not_before: dict[str, float] = {}
         self.healthy = True
         self.last_loop_at = time.monotonic()
@@ -62,9 +66,13 @@ class Dispatcher:
             for target in await self._queues.due(shard, int(now * 1000)):
                 if target.member in self._running or self._not_before.get(target.member, 0) > now:
                     continue
-                task = asyncio.create_task(self._make_sender(target, self._token).run())
-                self._running[target.member] = task
+                sender, _ = self._senders.get(target.member) or (self._make_sender(target, self._token), now)
+                self._senders[target.member] = (sender, now)
+                self._running[target.member] = asyncio.create_task(sender.run())
         SENDERS.set(len(self._running))
+        for member, (_, last_run) in list(self._senders.items()):
+            if member not in self._running and now - last_run > FORGET_IDLE_SECONDS:
+                del self._senders[member]
 
     def _reap(self) -> None:
         now = self._clock()
@@ -85,3 +93,5 @@ class Dispatcher:
                     log.error("sender of %s failed", member, exc_info=error)
             elif task.result() is False:
                 self._not_before[member] = now + RETRY_BUSY_SECONDS
+            elif task.result() is not True:  # its breaker is open until then, whatever comes in
+                self._not_before[member] = task.result()

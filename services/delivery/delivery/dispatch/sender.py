@@ -1,7 +1,9 @@
 """Sending one webhook's queue while holding its lease: up to `max_in_flight` requests at
 once, per user in queue order, each attempt judged and recorded, a circuit breaker in
 front. When nothing is left to send now, the sender says when to come back (the due set)
-and ends; the dispatcher starts a new one then."""
+and ends a run; the dispatcher runs it again then. The same sender object serves every run
+on this instance, so its breaker and the events it already read survive between runs: a
+failing webhook whose events keep coming costs a due-set check, not a re-read of its queue."""
 
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from ..metrics import ATTEMPTS, LATENCY
 from ..settings import DeliverySettings
 
 log = logging.getLogger(__name__)
+DEFINITION_TTL_SECONDS = 0.5  # a pause, rotation or deletion is seen within this
+NEAR_SECONDS = 1.0  # a retry due this soon is waited for in the run, not by a new one
+BATCH_SECONDS = 0.003
 
 
 def signer_for(webhook: Webhook, box: SecretBox, now: float) -> Signer:
@@ -51,68 +56,92 @@ class WebhookSender:
         self._in_flight: dict[str, asyncio.Task[Attempt]] = {}
         self._known: dict[str, QueuedEvent] = {}
 
-    async def run(self) -> bool:
-        """Send until idle; False if another instance holds the webhook."""
+    async def run(self) -> bool | float:
+        """Send until idle. False if another instance holds the webhook; else True, or the
+        time before which running again is pointless (the breaker is open)."""
         lease_ms = int(self._settings.lease_seconds * 1000)
         if not await self._queues.claim(self.target, self._token, lease_ms):
             return False
         try:
-            await self._send_until_idle(lease_ms)
+            return await self._send_until_idle(lease_ms)
         finally:
             for task in self._in_flight.values():
                 task.cancel()  # their events stay queued and go out again (same webhook-id)
+            self._in_flight.clear()
             await self._queues.release(self.target, self._token)
-        return True
 
-    async def _send_until_idle(self, lease_ms: int) -> None:
+    async def _send_until_idle(self, lease_ms: int) -> bool | float:
         renewed_at = self._clock()
         signer_key, signer = None, None
+        webhook, read_at = None, 0.0
         while True:
-            webhook = await self._registry.get(self.target.workspace_id, self.target.webhook_id)
-            if webhook is None:  # deleted: whatever a fan-out queued after the purge goes too
-                await self._queues.purge(self.target)
-                return
             now = self._clock()
+            if webhook is None or now - read_at > DEFINITION_TTL_SECONDS:
+                webhook, read_at = await self._registry.get(self.target.workspace_id, self.target.webhook_id), now
+                if webhook is None:  # deleted: whatever a fan-out queued after the purge goes too
+                    await self._queues.purge(self.target)
+                    return True
             if now - renewed_at > self._settings.lease_seconds / 3:
                 if not await self._queues.claim(self.target, self._token, lease_ms):
-                    return
+                    return True
                 renewed_at = now
             if webhook.status == "paused" and not self._in_flight:
                 await self._queues.clear_due(self.target)  # PATCH to active marks it due again
-                return
+                return True
             if (webhook.secret, webhook.previous_secret) != signer_key:
                 signer_key, signer = (webhook.secret, webhook.previous_secret), signer_for(webhook, self._box, now)
             if webhook.status == "active":
-                window = await self._window()
+                room = self._breaker.allowed_in_flight(now, self._settings.max_in_flight) - len(self._in_flight)
+                window = await self._window(room) if room > 0 or not self._in_flight else []
                 if not window and not self._in_flight:
                     await self._queues.clear_due(self.target)
-                    return
-                room = self._breaker.allowed_in_flight(now, self._settings.max_in_flight) - len(self._in_flight)
+                    return True
                 for queued in sendable(window, self._in_flight, now, max(0, room)):
                     self._in_flight[queued.event_id] = asyncio.create_task(self._attempt(queued, webhook, signer))
                 if not self._in_flight:
-                    await self._come_back_later(window)
-                    return
+                    due = self._next_due(window)
+                    if due - self._clock() <= NEAR_SECONDS:
+                        await asyncio.sleep(max(0.0, due - self._clock()))
+                        continue
+                    await self._queues.mark_due(self.target, int(due * 1000))
+                    return self._breaker.opens_again_at() if self._breaker.is_open else True
             await self._collect()
 
-    async def _window(self) -> list[QueuedEvent]:
-        """The head of the queue, reading from Redis only the events not seen before."""
-        ids = await self._queues.head(self.target, self._settings.window)
+    async def _window(self, room: int) -> list[QueuedEvent]:
+        """The head of the queue, reading from Redis only the events not seen before: as far
+        as the events in flight and twice the free room, or the whole window when that
+        holds nothing to send."""
+        size = min(self._settings.window, len(self._in_flight) + 2 * max(room, 1))
+        ids = await self._queues.head(self.target, size)
+        window = await self._known_events(ids)
+        if len(ids) == size < self._settings.window and not sendable(window, self._in_flight, self._clock(), 1):
+            ids = await self._queues.head(self.target, self._settings.window)
+            window = await self._known_events(ids)
+        self._known = {queued.event_id: queued for queued in window}
+        return window
+
+    async def _known_events(self, ids: list[str]) -> list[QueuedEvent]:
         missing = [event_id for event_id in ids if event_id not in self._known]
         for queued in await self._queues.load(self.target, missing):
             self._known[queued.event_id] = queued
-        self._known = {event_id: self._known[event_id] for event_id in ids if event_id in self._known}
-        return list(self._known.values())
+        return [self._known[event_id] for event_id in ids if event_id in self._known]
 
-    async def _come_back_later(self, window: list[QueuedEvent]) -> None:
+    def _next_due(self, window: list[QueuedEvent]) -> float:
         due = next_due(window, self._in_flight) or self._clock()
         if self._breaker.is_open:
             due = max(due, self._breaker.opens_again_at())
-        await self._queues.mark_due(self.target, int(due * 1000))
+        return due
 
     async def _collect(self) -> None:
+        """Wait for attempts to end, then record them together: the first to end, and
+        whatever else ends in the next few milliseconds, so a busy webhook's results are
+        written in batches rather than one round trip each."""
         done, _ = await asyncio.wait(self._in_flight.values(), timeout=self._settings.poll_seconds,
                                      return_when=asyncio.FIRST_COMPLETED)
+        if done and len(done) < len(self._in_flight):
+            more, _ = await asyncio.wait(self._in_flight.values(), timeout=BATCH_SECONDS,
+                                         return_when=asyncio.ALL_COMPLETED)
+            done |= more
         attempts = []
         for task in done:
             attempt = task.result()
