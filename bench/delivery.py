@@ -71,9 +71,9 @@ class Operator:
         self.http = httpx.AsyncClient(base_url=f"{services.urls['delivery']}/workspaces/{WORKSPACE}",
                                       headers=services.admin, timeout=60)
 
-    async def create(self, receiver: Receiver, name: str, status: int = 200) -> str:
+    async def create(self, receiver: Receiver, name: str, status: int = 200, cohort: str | None = None) -> str:
         created = (await self.http.post("/webhooks", json={"url": f"{receiver.url}/hooks/{name}",
-                                                           "filter": {"cohort_ids": [name]}})).json()
+                                                           "filter": {"cohort_ids": [cohort or name]}})).json()
         await receiver.expect(name, created["secret"], status)
         return created["webhook_id"]
 
@@ -191,10 +191,10 @@ async def measure_delivery(services: ServiceProcesses, settings, events_n: int, 
         await operator.wait(alone, lambda s: s["delivered"] >= sent, timeout=120)
         results["latency"] = {"rate": rate, "events": sent, **percentiles(await receiver.report("alone"))}
 
-        healthy = await operator.create(receiver, "beside")
-        broken = await operator.create(receiver, "broken", status=500)
-        sent_healthy, _ = await asyncio.gather(publish_at_rate(bootstrap, topic, "beside", rate, seconds),
-                                               publish_at_rate(bootstrap, topic, "broken", rate, seconds))
+        # The same stream again, now to two webhooks: this one, and one whose endpoint answers 500.
+        healthy = await operator.create(receiver, "beside", cohort="pair")
+        broken = await operator.create(receiver, "broken", status=500, cohort="pair")
+        sent_healthy = await publish_at_rate(bootstrap, topic, "pair", rate, seconds)
         await operator.wait(healthy, lambda s: s["delivered"] >= sent_healthy, timeout=120)
         broken_state = await operator.state(broken)
         results["beside_failing"] = {"rate": rate, "events": sent_healthy, **percentiles(await receiver.report("beside")),
