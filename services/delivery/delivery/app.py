@@ -16,6 +16,7 @@ from functools import partial
 
 from cohort_shared.faults import describe, is_infrastructure
 from cohort_shared.kafka import ensure_topics, partition_count
+from cohort_shared.openapi import document_request_bodies
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -33,6 +34,7 @@ from .adapters.replay_reader import read_since
 from .dispatch.dispatcher import Dispatcher
 from .dispatch.sender import WebhookSender
 from .domain.secret_box import SecretBox
+from .domain.webhooks import CreateWebhookBody, ReplayBody, UpdateWebhookBody
 from .entrypoints import operator_api
 from .entrypoints.http_errors import add_error_handlers
 from .entrypoints.stream import attach_agent
@@ -159,6 +161,7 @@ def create_app(settings: DeliverySettings, *, registry: WebhookRegistry | None =
     app.state.webhooks = service
     add_error_handlers(app)
     app.include_router(operator_api.router, dependencies=[Depends(admin_guard(settings.admin_token))])
+    document_request_bodies(app, [CreateWebhookBody, UpdateWebhookBody, ReplayBody])
 
     async def redis_ready() -> bool:
         return client is None or await probe_redis(client)

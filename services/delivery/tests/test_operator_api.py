@@ -170,3 +170,13 @@ def test_settings_refuse_a_missing_or_malformed_secret_key_without_printing_it(m
         DeliverySettings(secret_key="c2hvcnQ=")
     assert "32 bytes" in str(short.value) and "c2hvcnQ=" not in str(short.value)
     assert "dGVzdC1v" not in str(DeliverySettings(secret_key=KEY).masked())
+
+
+async def test_openapi_documents_the_bodies_it_reads(harness):
+    client, _, _ = harness
+    document = (await client.get("/openapi.json")).json()
+    create = document["paths"]["/workspaces/{ws}/webhooks"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CreateWebhookBody"}
+    assert "WebhookFilter" in document["components"]["schemas"]
+    assert "422" not in create["responses"]

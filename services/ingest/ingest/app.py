@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from cohort_shared.openapi import document_request_bodies
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.state.client import connect_state
@@ -22,7 +23,6 @@ from .domain.cohort_import import CohortChangesBody, CohortNamingBody
 from .domain.identity_requests import IDENTITY_BODIES
 from .entrypoints import operator_api, partner_api
 from .entrypoints.http_errors import add_error_handlers
-from .entrypoints.openapi import document_request_bodies
 from .entrypoints.request_metrics import RequestMetrics
 from .service_layer import IngestService
 from .settings import IngestSettings

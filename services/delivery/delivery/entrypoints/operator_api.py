@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cohort_shared.openapi import json_body
 from fastapi import APIRouter, Query, Request, Response
 
+from ..domain.webhooks import CreateWebhookBody, ReplayBody, UpdateWebhookBody
 from ..service_layer import WebhookService
 from .request_body import read_json_object
 from .responses import (
@@ -30,7 +32,8 @@ async def _state(service: WebhookService, webhook) -> WebhookState:
     return state(webhook, await service.counts(webhook), await service.replay_state(webhook))
 
 
-@router.post(BASE, status_code=201, response_model=CreatedWebhook, responses=errors(400, 401, 503))
+@router.post(BASE, status_code=201, response_model=CreatedWebhook, responses=errors(400, 401, 413, 503),
+             openapi_extra=json_body(CreateWebhookBody))
 async def create_webhook(ws: str, request: Request) -> CreatedWebhook:
     """Create a webhook; the only answer that shows its secret (until it is rotated)."""
     webhook, secret = await _service(request).create(ws, await read_json_object(request))
@@ -53,7 +56,8 @@ async def get_webhook(ws: str, webhook_id: str, request: Request) -> WebhookStat
     return await _state(service, await service.find(ws, webhook_id))
 
 
-@router.patch(BASE + "/{webhook_id}", response_model=WebhookState, responses=errors(400, 401, 404, 503))
+@router.patch(BASE + "/{webhook_id}", response_model=WebhookState, responses=errors(400, 401, 404, 413, 503),
+              openapi_extra=json_body(UpdateWebhookBody))
 async def update_webhook(ws: str, webhook_id: str, request: Request) -> WebhookState:
     """Pause (its backlog is kept) or resume (its backlog goes out) a webhook."""
     service = _service(request)
@@ -75,7 +79,7 @@ async def list_attempts(ws: str, webhook_id: str, request: Request,
 
 
 @router.post(BASE + "/{webhook_id}/replay", status_code=202, response_model=ReplayStarted,
-             responses=errors(400, 401, 404, 503))
+             responses=errors(400, 401, 404, 413, 503), openapi_extra=json_body(ReplayBody))
 async def replay_webhook(ws: str, webhook_id: str, request: Request) -> ReplayStarted:
     """Send again every matching event since `from` (progress: the webhook's `replay`)."""
     replay = await _service(request).replay(ws, webhook_id, await read_json_object(request))

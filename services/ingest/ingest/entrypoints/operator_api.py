@@ -3,11 +3,11 @@ data import keys and the profile identity API."""
 
 from __future__ import annotations
 
+from cohort_shared.openapi import json_body
 from fastapi import APIRouter, Query, Request, Response
 
 from ..domain.identity_requests import IDENTITY_BODIES, IdentityBody
 from ..service_layer import IngestService
-from .openapi import json_body
 from .request_body import read_json_object
 from .responses import CreatedKey, IdentitySuccess, KeyList, ListedKey, errors
 
