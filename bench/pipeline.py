@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
+from cohort_shared.state.client import on_every_node
 from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses
 
 WORKSPACE = "bench"
@@ -218,13 +219,14 @@ async def measure_durability(driver: Driver, counter: ChangeCounter, redis, n: i
     results = {}
     try:
         for mode in ("everysec", "always"):
-            await redis.config_set("appendfsync", mode)
+            await on_every_node(redis, "CONFIG SET", "appendfsync", mode)
             cpu = cpu_of_redis()
             run = await measure_import(driver, counter, f"bench_fsync_{mode}", n)
             run["redis_cpu_seconds_per_million"] = round((cpu_of_redis() - cpu) * 1e6 / n, 1)
             results[mode] = run
     finally:
-        await redis.config_set("appendfsync", found)
+        await on_every_node(redis, "CONFIG SET", "appendfsync", found)
     results["always_to_everysec"] = round(
         results["always"]["changes_per_second"] / results["everysec"]["changes_per_second"], 2)
     return results
+

@@ -11,7 +11,8 @@ def render(r: dict) -> str:
     lines = [
         f"## Benchmark: {r['members']:,} members, {r['concurrency']} concurrent producers",
         f"Machine: {r['machine']['cpus']} cores, {r['machine']['memory_gib']} GiB, Python {r['machine']['python']}; "
-        "Kafka, Redis, the services, the webhook receiver and the load generator all on it.",
+        "Kafka, Redis, the services, the webhook receiver and the load generator all on it. "
+        f"Redis: {r.get('redis_mode', 'single server')}; Kafka: {r.get('kafka_brokers', 1)} broker(s).",
         "",
         "| measure | value | target |",
         "| --- | --- | --- |",
@@ -54,9 +55,16 @@ def pipeline_rows(r: dict) -> list[str]:
             f"{lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} | p99 < 100 |",
         ]
     lines.append(f"| Redis memory per membership (bytes) | {r['redis_bytes_per_membership']} | < 100 |")
-    for name, cost in r.get("cost", {}).items():
+    costs = r.get("cost", {})
+    for name, cost in costs.items():
         lines.append(f"| {name}: CPU s per million changes / peak RSS (MiB) | "
                      f"{cost['cpu_seconds_per_million']} / {cost['peak_rss_mib']} | |")
+    if costs:
+        redis = [c["cpu_seconds_per_million"] for name, c in costs.items() if name.startswith("redis-server")]
+        shards = f" ({len(redis)} shards)" if len(redis) > 1 else ""
+        lines.append(f"| Redis{shards}: CPU s per million changes | {round(sum(redis), 1)} | ≤ 15 |")
+        lines.append(f"| every process (services, Redis, Kafka): CPU s per million changes | "
+                     f"{round(sum(c['cpu_seconds_per_million'] for c in costs.values()), 1)} | ≤ 50 |")
     if "scaling" in r:
         s = r["scaling"]
         lines.append(f"| two instances of identity-resolution and segment-store (changes/s, ratio to one) | "

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import psutil
-import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
+from cohort_shared.state.client import connect_state, is_cluster, used_memory  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
 from delivery import measure_delivery  # noqa: E402
 from pipeline import (  # noqa: E402
@@ -134,7 +134,8 @@ async def main() -> None:
     }
     settings = CommonSettings(**env)
     n = args.members
-    results: dict = {"machine": machine(), "members": n, "concurrency": args.concurrency}
+    results: dict = {"machine": machine(), "members": n, "concurrency": args.concurrency,
+                     "kafka_brokers": len(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))}
     print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
 
     print("1/7 baseline: one Kafka hop in Python …", flush=True)
@@ -143,9 +144,10 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     services = ServiceProcesses.configure(env, logs)
     services.start_all()
-    redis = aioredis.from_url(env["REDIS_URL"])
+    redis = connect_state(settings, socket_timeout=30)
     driver = Driver(services, args.concurrency)
     counter = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes)
+    results["redis_mode"] = f"a cluster of {len(redis.get_primaries())} masters" if is_cluster(redis) else "single server"
     try:
         if not args.delivery_only:
             await measure_pipeline(args, results, settings, services, redis, driver, counter, run_id)
@@ -169,7 +171,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     """Phases 2 to 6: the three core services."""
     n = args.members
     env = services.env
-    memory_at_start = (await redis.info("memory"))["used_memory"]
+    memory_at_start = await used_memory(redis)
     print(f"2/7 pre-loading {n:,} identified users …", flush=True)
     t0 = time.perf_counter()
     await driver.preload_users(n)
@@ -178,15 +180,15 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     groups = [settings.group_id(service) for service in ("identity-resolution", "segment-store")]
     results["preload_settle_seconds"] = await wait_until_caught_up(settings, groups, timeout=max(300, n / 1000))
     results["redis_bytes_per_profile"] = round(
-        ((await redis.info("memory"))["used_memory"] - memory_at_start) / n, 1)
+        (await used_memory(redis) - memory_at_start) / n, 1)
     await counter.start()
 
     print(f"3/7 importing a {n:,}-member cohort …", flush=True)
-    memory_before = (await redis.info("memory"))["used_memory"]
+    memory_before = await used_memory(redis)
     meter = CostMeter(services)
     results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
     results["cost"] = meter.finish(n)
-    memory_after = (await redis.info("memory"))["used_memory"]
+    memory_after = await used_memory(redis)
     results["redis_bytes_per_membership"] = round((memory_after - memory_before) / n, 1)
     results["pipeline"]["ratio_to_baseline"] = round(
         results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
@@ -201,10 +203,10 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     if args.durability_members:
         print(f"5/7 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
               flush=True)
-        redis_server = infrastructure().get("redis-server")
-        if redis_server is None:
+        servers = [p for name, p in infrastructure().items() if name.startswith("redis-server")]
+        if not servers:
             print("   (Redis is not a local process: its CPU is not measured)")
-        cpu = (lambda: CostMeter._cpu(redis_server)) if redis_server else (lambda: 0.0)
+        cpu = lambda: sum(CostMeter._cpu(p) for p in servers)  # noqa: E731
         results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
 
     if not args.no_scaling:

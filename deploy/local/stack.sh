@@ -20,7 +20,11 @@
 # KAFKA_CONTROLLER_PORT. KAFKA_BROKERS=3: three nodes, each broker and controller (static
 # voters), node i's broker on KAFKA_PORT+2*i and its controller on KAFKA_PORT+2*i+1;
 # replication factor 3, min ISR 2 (deploy/kafka/cluster.properties).
-# Redis: REDIS_MAXMEMORY (default 4gb, noeviction) and REDIS_APPENDFSYNC (default always: see README).
+# Redis: REDIS_MAXMEMORY (default 4gb, noeviction; per node in a cluster) and REDIS_APPENDFSYNC
+# (default always: see README). REDIS_MODE=single (default): one server on REDIS_PORT.
+# REDIS_MODE=cluster: a 3-master Redis Cluster, node i on REDIS_PORT+i, no replicas (the
+# services find the other nodes from REDIS_URL, which names node 0); redis-kill / redis-start
+# then act on node 0, the one REDIS_URL names.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,8 +39,13 @@ case "$KAFKA_BROKERS" in
   *) echo "KAFKA_BROKERS must be 1 or 3, not $KAFKA_BROKERS" >&2; exit 2 ;;
 esac
 REDIS_PORT="${REDIS_PORT:-6379}"
-REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}"
 REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-always}"
+REDIS_MODE="${REDIS_MODE:-single}"
+case "$REDIS_MODE" in
+  single) REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}" ;;
+  cluster) REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-1gb}" ;;
+  *) echo "REDIS_MODE must be single or cluster, not $REDIS_MODE" >&2; exit 2 ;;
+esac
 mkdir -p "$LOCAL"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -197,21 +206,61 @@ kafka_start() {  # node
   launch_node "$1"; wait_node "$1"
 }
 
-start_redis() {
-  if port_open "$REDIS_PORT"; then log "Redis already answers on 127.0.0.1:$REDIS_PORT"; return 0; fi
-  mkdir -p "$LOCAL/redis"
-  log "starting Redis on 127.0.0.1:$REDIS_PORT (append-only file, appendfsync $REDIS_APPENDFSYNC, maxmemory $REDIS_MAXMEMORY)"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$LOCAL/redis" \
+# Redis node i's port and home; the single server keeps the layout it always had.
+redis_port() { echo $((REDIS_PORT + ${1:-0})); }
+redis_home() { if [ "$REDIS_MODE" = single ]; then echo "$LOCAL/redis"; else echo "$LOCAL/redis-cluster/node${1:-0}"; fi; }
+redis_nodes() { if [ "$REDIS_MODE" = single ]; then echo 0; else seq 0 2; fi; }
+
+launch_redis() {  # node: start one redis-server (daemonized) unless its port answers; wait for PONG
+  local port home; port="$(redis_port "$1")"; home="$(redis_home "$1")"
+  if port_open "$port"; then log "Redis already answers on 127.0.0.1:$port"; return 1; fi
+  mkdir -p "$home"
+  local cluster=()
+  [ "$REDIS_MODE" = single ] || cluster=(--cluster-enabled yes --cluster-config-file nodes.conf
+                                         --cluster-node-timeout 5000)
+  log "starting Redis on 127.0.0.1:$port ($REDIS_MODE, append-only file, appendfsync $REDIS_APPENDFSYNC, maxmemory $REDIS_MAXMEMORY)"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$home" "${cluster[@]}" \
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --daemonize yes \
     --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy noeviction \
-    --pidfile "$LOCAL/redis/redis.pid" --logfile "$LOCAL/redis/redis.log"
+    --pidfile "$home/redis.pid" --logfile "$home/redis.log"
   local deadline=$((SECONDS + 30))
-  until redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; do
-    [ $SECONDS -lt $deadline ] || { log "Redis not ready after 30 s"; return 1; }
+  until redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; do
+    [ $SECONDS -lt $deadline ] || { log "Redis on $port not ready after 30 s"; return 2; }
     sleep 0.1
   done
-  log "Redis ready"
-  [ -z "${STARTER:-}" ] || echo redis >> "$LOCAL/started.$STARTER"
+}
+
+cluster_ok() { redis-cli -p "$(redis_port "$1")" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+
+# The three nodes hold every slot once `--cluster create` ran (their nodes.conf keeps it
+# across restarts); until all of them say cluster_state:ok, nothing is served.
+form_cluster() {
+  local i ports=()
+  for i in $(redis_nodes); do ports+=("127.0.0.1:$(redis_port "$i")"); done
+  if ! redis-cli -p "$REDIS_PORT" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:16384'; then
+    log "forming a Redis Cluster of ${ports[*]}"
+    redis-cli --cluster create "${ports[@]}" --cluster-replicas 0 --cluster-yes >"$LOCAL/redis-cluster/create.log" 2>&1 \
+      || { log "redis-cli --cluster create failed:"; tail -20 "$LOCAL/redis-cluster/create.log" >&2; return 1; }
+  fi
+  local deadline=$((SECONDS + 60))
+  for i in $(redis_nodes); do
+    until cluster_ok "$i"; do
+      [ $SECONDS -lt $deadline ] || { log "Redis Cluster not ok after 60 s"; return 1; }
+      sleep 0.2
+    done
+  done
+}
+
+start_redis() {
+  local i started=0 rc
+  for i in $(redis_nodes); do
+    rc=0; launch_redis "$i" || rc=$?
+    case $rc in 0) started=1 ;; 1) ;; *) return 1 ;; esac
+  done
+  [ "$REDIS_MODE" = single ] || form_cluster
+  log "Redis ready ($REDIS_MODE)"
+  [ "$started" = 1 ] && [ -n "${STARTER:-}" ] && echo "redis:$REDIS_MODE" >> "$LOCAL/started.$STARTER"
+  return 0
 }
 
 stop_pidfile() {  # name pidfile
@@ -237,7 +286,10 @@ stop_started() {  # stops what the starter recorded, in reverse order
         for i in $(nodes); do stop_pidfile "Kafka node $i" "$(node_home "$i")/kafka.pid"; done
         KAFKA_BROKERS="$brokers" ;;
       kafka) stop_pidfile Kafka "$KAFKA_HOME/kafka.pid" ;;  # recorded by an older stack.sh
-      redis) stop_pidfile Redis "$LOCAL/redis/redis.pid" ;;
+      redis|redis:*)  # the nodes of the mode it was started in, whatever REDIS_MODE says now
+        local mode="$REDIS_MODE"; REDIS_MODE="${what#redis:}"; [ "$REDIS_MODE" = redis ] && REDIS_MODE=single
+        for i in $(redis_nodes); do stop_pidfile "Redis node $i" "$(redis_home "$i")/redis.pid"; done
+        REDIS_MODE="$mode" ;;
     esac
   done
   rm -f "$file"
@@ -257,7 +309,10 @@ case "${1:-}" in
     for i in $(nodes); do
       port_open "$(node_port "$i")" && echo "kafka node $i: 127.0.0.1:$(node_port "$i")" || echo "kafka node $i: down"
     done
-    port_open "$REDIS_PORT" && echo "redis: redis://127.0.0.1:$REDIS_PORT/0" || echo "redis: down" ;;
+    for i in $(redis_nodes); do
+      port_open "$(redis_port "$i")" && echo "redis node $i ($REDIS_MODE): redis://127.0.0.1:$(redis_port "$i")/0" \
+        || echo "redis node $i ($REDIS_MODE): down"
+    done ;;
   run)
     shift; [ "${1:-}" = "--" ] && shift
     STARTER="run.$$"
@@ -269,10 +324,11 @@ case "${1:-}" in
   kafka-kill) kafka_kill "${2:-}" ;;
   kafka-start) kafka_start "${2:-}" ;;
   redis-kill)
-    pid_alive "$LOCAL/redis/redis.pid" || { log "Redis is not running"; exit 0; }
-    log "SIGKILL Redis (pid $(cat "$LOCAL/redis/redis.pid"))"
-    kill -9 "$(cat "$LOCAL/redis/redis.pid")"
-    wait_gone "$(cat "$LOCAL/redis/redis.pid")"
+    pidfile="$(redis_home 0)/redis.pid"
+    pid_alive "$pidfile" || { log "Redis is not running"; exit 0; }
+    log "SIGKILL Redis node 0 (pid $(cat "$pidfile"))"
+    kill -9 "$(cat "$pidfile")"
+    wait_gone "$(cat "$pidfile")"
     wait_port_closed "$REDIS_PORT" ;;
   redis-start) start_redis ;;
   *) echo "usage: $0 install|up|down|status|bootstrap|run -- CMD|kafka-kill N|kafka-start N|redis-kill|redis-start" >&2

@@ -21,7 +21,7 @@ LABELS = {
     "kill_delivery": "SIGKILL delivery",
     "kill_broker": "SIGKILL a Kafka broker, then restart it",
     "kill_redis": "SIGKILL Redis, then restart it (AOF)",
-    "redis_read_only": "Redis read-only for 10 s (REPLICAOF, then NO ONE)",
+    "redis_read_only": "Redis refuses writes for 10 s, as in a failover (REPLICAOF; in a cluster min-replicas-to-write)",
     "freeze_segment": "SIGSTOP a segment-store instance past its session timeout, then SIGCONT",
     "poison": "poison record on every input topic",
 }
@@ -136,7 +136,7 @@ class FaultInjector:
         if not await self.infra.set_read_only(True):
             return False
         try:
-            self._note("Redis read-only (REPLICAOF 127.0.0.1 1) for 10 s")
+            self._note("Redis refusing writes (read-only) for 10 s")
             await asyncio.sleep(10)
             return True
         finally:

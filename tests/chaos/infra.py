@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Infra:
         self.broker_ports = [int(entry.rsplit(":", 1)[1]) for entry in bootstrap.split(",")]
         self.redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
         self.read_only = False
+        self.cluster = os.environ.get("REDIS_MODE") == "cluster"
 
     async def stack(self, *args: str, timeout: float = 180) -> bool:
         """Run one stack.sh command; its output goes to the run's stack log."""
@@ -60,10 +62,15 @@ class Infra:
         return await self.stack("redis-start", timeout=120)
 
     async def set_read_only(self, on: bool, deadline: float = 60) -> bool:
-        """`REPLICAOF 127.0.0.1 1` (a master that never answers: every write refused with
-        READONLY, as after a failover to a replica), or `REPLICAOF NO ONE`; retried while Redis
-        does not answer."""
-        args = ("REPLICAOF", "127.0.0.1", "1") if on else ("REPLICAOF", "NO", "ONE")
+        """Writes refused, as after a failover, or accepted again; retried while Redis does not
+        answer. One server: `REPLICAOF 127.0.0.1 1` (a master that never answers: every write
+        refused with READONLY), then `REPLICAOF NO ONE`. A cluster node refuses REPLICAOF, so
+        there: `min-replicas-to-write 1` on the node REDIS_URL names (NOREPLICAS on every
+        write to its slots), then 0."""
+        if self.cluster:
+            args = ("CONFIG", "SET", "min-replicas-to-write", "1" if on else "0")
+        else:
+            args = ("REPLICAOF", "127.0.0.1", "1") if on else ("REPLICAOF", "NO", "ONE")
         until = time.monotonic() + deadline
         while True:
             client = aioredis.from_url(self.redis_url, socket_timeout=3)

@@ -7,6 +7,7 @@ from aiokafka import TopicPartition
 from cohort_shared.schemas import CohortChangesAccepted
 from cohort_shared.state.client import connect_state
 from cohort_shared.state.commit import Commit
+from cohort_shared.state.lua_script import ScriptCalls
 from cohort_shared.state.writes import WriteSet
 from identity_resolution.adapters.book_store import BookStore, ProfileFinder, book_partition
 from identity_resolution.domain import apply_record
@@ -44,9 +45,9 @@ async def test_rule_through_the_store(scenario, store):
         applied = apply_record(book, message, clock(step.after_seconds))
         writes = WriteSet()
         store.save(book, writes, WINDOW)
-        pipe = store.client.pipeline(transaction=False)
-        commit.queue(pipe, task, "test", {TopicPartition("steps", book_partition(WS, 3)): (offset, offset)}, writes, [])
-        assert await pipe.execute() == [1]
+        calls = ScriptCalls(store.client)
+        commit.queue(calls, task, "test", {TopicPartition("steps", book_partition(WS, 3)): (offset, offset)}, writes, [])
+        assert await calls.run() == [1]
         expected = apply_record(in_memory, message, clock(step.after_seconds))
         assert summarize(applied.emitted) == summarize(expected.emitted) == step.expect, f"step {offset}"
         assert applied.tally == expected.tally, f"step {offset}"

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cohort_shared.kafka import MAX_MESSAGE_BYTES, ensure_topics, make_consumer, make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Message
 from cohort_shared.settings import CommonSettings
 from cohort_shared.state.client import connect_state
-from cohort_shared.stream.engine import InputTopic, StreamProcessor, StreamService
+from cohort_shared.stream.engine import StreamProcessor
+from cohort_shared.stream.service import InputTopic, StreamService
 from cohort_shared.testing import eventually, read_topic, unique
 
 pytestmark = pytest.mark.integration
@@ -91,15 +92,22 @@ async def test_replication_settings_reach_the_topics(stack_env):
 async def test_outputs_the_broker_refuses_are_never_committed(common_settings, kafka_topics, redis_client):
     """A record the output topic refuses (too large: not retriable for the producer) must
     not be lost: its input's offset stays uncommitted and the batch is read again until an
-    operator fixes the topic, then the output goes out, once."""
+    operator fixes the topic, then the output goes out, once. The output topic is created
+    with its small limit (a limit changed later takes effect on the broker a moment after
+    the change is acknowledged: the test would race it)."""
     topics = common_settings.topics
-    await set_max_message_bytes(common_settings, topics.membership_changes, 1024)
+    output = topics.name("fault.outputs")
+    admin = await admin_for(common_settings)
+    try:
+        await admin.create_topics([NewTopic(output, 3, 1, topic_configs={"max.message.bytes": "1024"})])
+    finally:
+        await admin.close()
     await send(common_settings, topics.identity_events, [b"1", b"2", b"3"])
     group = unique("g-")
 
     async def big_outputs(ctx, messages):
         for message in messages:
-            ctx.emit("membership.changes", message.value * 2000, b"w")
+            ctx.emit("fault.outputs", message.value * 2000, b"w")
 
     service = StreamService("fault-test", [InputTopic("identity.events", stateful=False)],
                             [((Raw,), big_outputs)], decode=lambda base, record: Raw(value=record.value))
@@ -109,9 +117,8 @@ async def test_outputs_the_broker_refuses_are_never_committed(common_settings, k
     try:
         await eventually(lambda: _state(processor), until=lambda state: state == "retrying", timeout=30)
         assert await committed(common_settings, group, TopicPartition(topics.identity_events, PARTITION)) is None
-        await set_max_message_bytes(common_settings, topics.membership_changes, MAX_MESSAGE_BYTES)
-        out = await read_topic(common_settings.kafka_bootstrap_servers, topics.membership_changes, expected=3,
-                               timeout=30, settle=1.0)
+        await set_max_message_bytes(common_settings, output, MAX_MESSAGE_BYTES)
+        out = await read_topic(common_settings.kafka_bootstrap_servers, output, expected=3, timeout=30, settle=1.0)
     finally:
         await processor.stop()
         await client.aclose()

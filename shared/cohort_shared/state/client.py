@@ -50,3 +50,22 @@ def connect_state(settings, *, socket_timeout: float, connect_timeout: float = 2
 
 def is_cluster(client) -> bool:
     return isinstance(client, RedisCluster)
+
+
+async def on_every_node(client, *command):
+    """A server command (INFO, CONFIG SET …) on the one server, or on every node of a
+    cluster: then a dict of answers by node."""
+    if is_cluster(client):
+        return await client.execute_command(*command, target_nodes=client.ALL_NODES)
+    return await client.execute_command(*command)
+
+
+async def server_info(client, section: str) -> list[dict]:
+    """INFO `section` of each server (one, or every node of a cluster)."""
+    answer = await on_every_node(client, "INFO", section)
+    return list(answer.values()) if is_cluster(client) else [answer]
+
+
+async def used_memory(client) -> int:
+    """Bytes Redis uses, every node of a cluster together."""
+    return sum(node["used_memory"] for node in await server_info(client, "memory"))

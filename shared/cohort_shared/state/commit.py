@@ -24,7 +24,7 @@ import msgpack
 from aiokafka import TopicPartition
 
 from .keys import TaskKeys
-from .lua_script import LuaScript
+from .lua_script import LuaScript, ScriptCalls
 from .writes import COMMANDS, WriteSet
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Commit:
         tracked, pending = await pipe.execute()
         return Marks({k.decode(): int(v) for k, v in tracked.items()}, bool(pending))
 
-    def queue(self, pipe, keys: TaskKeys, token: str, offsets: Mapping[TopicPartition, tuple[int, int]],
+    def queue(self, calls: ScriptCalls, keys: TaskKeys, token: str, offsets: Mapping[TopicPartition, tuple[int, int]],
               writes: WriteSet, outputs: Sequence[Output]) -> None:
         """Queue the commit of one task's batch: `offsets` maps each input partition to the
         (first, last) offsets of its records in the batch."""
@@ -121,7 +121,7 @@ class Commit:
             args += (tracking_field(tp), first, last)
         args.append(pack_outbox(outputs))
         args += writes.encode()
-        COMMIT.queue(pipe, [keys.fence, keys.tracking, keys.outbox, *writes.keys], args)
+        calls.add(COMMIT, [keys.fence, keys.tracking, keys.outbox, *writes.keys], args)
 
     async def replayed(self, keys: TaskKeys) -> tuple[dict[str, int], list[Output]]:
         """For a batch applied before: how far each input partition is tracked, and the
@@ -138,11 +138,13 @@ class Commit:
         again, since a new owner republishes only when Redis is ahead of Kafka's offsets."""
         if not tasks:
             return
+        calls = ScriptCalls(self.client)
+        for keys, token in tasks:
+            calls.add(FORGET, [keys.fence, keys.outbox], [token])
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for keys, token in tasks:
-                FORGET.queue(pipe, [keys.fence, keys.outbox], [token])
-            await pipe.execute()
+            failures = [a for a in await calls.run() if isinstance(a, Exception)]
+            if failures:
+                raise failures[0]
         except Exception as exc:  # noqa: BLE001 - best effort after the Kafka commit
             log.warning("outboxes not dropped (%s); they are never published again", type(exc).__name__)
 

@@ -1,12 +1,16 @@
 """A Lua script called by SHA, loaded again when Redis lost its script cache (a restart, a
-failover): on a cluster, `SCRIPT LOAD` goes to every primary."""
+failover): on a cluster, `SCRIPT LOAD` goes to every primary. `ScriptCalls` sends many calls
+together."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 
 from redis.exceptions import NoScriptError
+
+from .client import is_cluster
 
 
 class LuaScript:
@@ -18,12 +22,46 @@ class LuaScript:
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await client.script_load(self.source)
+            await self.ensure_loaded(client)
             return await client.evalsha(self.sha, len(keys), *keys, *args)
-
-    def queue(self, pipe, keys: Sequence[str], args: Sequence) -> None:
-        """On a pipeline: the caller loads the script first (`ensure_loaded`)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
 
     async def ensure_loaded(self, client) -> None:
         await client.script_load(self.source)
+
+
+class ScriptCalls:
+    """Script calls sent together, answered in order (an answer may be the exception that
+    call raised). One server: one pipeline, one round trip. A cluster: its client pipelines
+    no scripts, so the calls run concurrently, each on the shard of its keys."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.calls: list[tuple[LuaScript, Sequence[str], Sequence]] = []
+
+    def add(self, script: LuaScript, keys: Sequence[str], args: Sequence) -> None:
+        self.calls.append((script, keys, args))
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    async def run(self) -> list:
+        if not self.calls:
+            return []
+        if is_cluster(self.client):
+            return list(await asyncio.gather(*(script(self.client, keys, args) for script, keys, args in self.calls),
+                                             return_exceptions=True))
+        answers = await self._pipelined(range(len(self.calls)))
+        lost = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+        if lost:  # Redis lost its script cache: those calls did nothing; load and send them again
+            for script in {self.calls[i][0] for i in lost}:
+                await script.ensure_loaded(self.client)
+            for i, answer in zip(lost, await self._pipelined(lost), strict=True):
+                answers[i] = answer
+        return answers
+
+    async def _pipelined(self, indices) -> list:
+        pipe = self.client.pipeline(transaction=False)
+        for i in indices:
+            script, keys, args = self.calls[i]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))

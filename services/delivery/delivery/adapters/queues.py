@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from cohort_shared.state.lua_script import LuaScript
+from cohort_shared.state.lua_script import LuaScript, ScriptCalls
 
 from ..domain.attempts import Attempt
 from ..domain.queue import QueuedEvent
@@ -87,18 +87,24 @@ class RedisDeliveryQueues:
     # ------------------------------------------------------------ queueing (fan-out)
 
     async def enqueue(self, batches: dict[Target, list[QueuedEvent]], now_ms: int) -> int:
-        """Queue each target's events (in order) and mark the targets due; the number queued."""
+        """Queue each target's events (in order), then mark the targets due (a dispatcher
+        that sees the mark finds the events); the number queued."""
         if not batches:
             return 0
+        calls = ScriptCalls(self._redis)
+        for target, events in batches.items():
+            keys = self.keys(target.workspace_id, target.webhook_id)
+            args = [part for queued in events for part in (queued.event_id, queued.to_json())]
+            calls.add(ENQUEUE, [keys.entries, keys.queue, keys.seq, keys.failed, keys.failed_entries], args)
+        answers = await calls.run()
+        failed = next((a for a in answers if isinstance(a, BaseException)), None)
+        if failed is not None:  # queueing is idempotent per event: the batch is simply queued again
+            raise failed
         async with self._redis.pipeline(transaction=False) as pipe:
-            for target, events in batches.items():
-                keys = self.keys(target.workspace_id, target.webhook_id)
-                args = [part for queued in events for part in (queued.event_id, queued.to_json())]
-                ENQUEUE.queue(pipe, [keys.entries, keys.queue, keys.seq, keys.failed, keys.failed_entries], args)
             for target in batches:
                 pipe.zadd(self._layout.due(target.shard), {target.member: now_ms}, lt=True)
-            answers = await pipe.execute()
-        return sum(int(a) for a in answers[: len(batches)])
+            await pipe.execute()
+        return sum(int(a) for a in answers)
 
     # ------------------------------------------------------------ sending (dispatch)
 
