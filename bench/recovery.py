@@ -1,6 +1,8 @@
 """Start-up with 100,000 webhooks' state, two ways: delivery as built (definitions and
 delivery state in Redis, read lazily), and the same records in a faust table backed by a
-changelog topic, which faust replays into memory before its agents run.
+changelog topic, which faust replays into memory before its agents run. And a restart
+after SIGKILL: as a static group member, delivery takes its partitions back at once rather
+than after the session timeout a rebalance would wait for the dead member.
 
     python bench/recovery.py [--webhooks 100000]
 
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
+import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 from cohort_shared.kafka import ensure_topics
@@ -66,11 +69,16 @@ async def redis_start_up(env: dict[str, str], n: int) -> dict:
                               mapping={k: str(v) for k, v in stats.items()})
                 await pipe.execute()
         services = ServiceProcesses.configure(env, Path(tempfile.mkdtemp(prefix="recovery-")))
-        started = time.perf_counter()
-        services.start("delivery")
         try:
-            services.wait_ready("delivery", timeout=600)
+            started = time.perf_counter()
+            services.start("delivery")
+            await wait_assigned(services)
             seconds = time.perf_counter() - started
+            services.stop("delivery", kill=True)
+            started = time.perf_counter()
+            services.start("delivery")  # same port, so the same INSTANCE_ID (static member)
+            await wait_assigned(services)
+            restart_seconds = time.perf_counter() - started
         finally:
             services.stop_all()
         cache = DefinitionsCache(client, settings.redis_key_prefix)
@@ -78,11 +86,34 @@ async def redis_start_up(env: dict[str, str], n: int) -> dict:
         read = await cache.webhooks_of(f"ws{w}" for w in range(min(n, WORKSPACES)))
         read_seconds = time.perf_counter() - started
         return {"webhooks": n, "seconds_to_ready": round(seconds, 2),
+                "seconds_to_ready_after_kill": round(restart_seconds, 2),
+                "session_timeout_seconds": settings_session_timeout(env),
                 "definitions_read": sum(len(found) for found in read.values()),
                 "seconds_to_read_definitions": round(read_seconds, 2)}
     finally:
         await delete_keys(client, settings.redis_key_prefix)
         await client.aclose()
+
+
+async def wait_assigned(services: ServiceProcesses, timeout: float = 600) -> None:
+    """Until delivery's /readyz answers 200 with partitions of membership.changes assigned."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.monotonic() < deadline:
+            if services.processes["delivery"].poll() is not None:
+                raise RuntimeError(f"delivery exited:\n{services.tail('delivery')}")
+            try:
+                answer = await http.get(f"{services.urls['delivery']}/readyz")
+                if answer.status_code == 200 and answer.json()["stream"]["partitions"]:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"delivery not ready with partitions after {timeout} s:\n{services.tail('delivery')}")
+
+
+def settings_session_timeout(env: dict[str, str]) -> float:
+    return int(env.get("DELIVERY_SESSION_TIMEOUT_MS", "15000")) / 1000
 
 
 async def delete_keys(client, prefix: str) -> None:
@@ -143,8 +174,11 @@ def recovery_rows(r: dict) -> list[str]:
     in_redis, in_table = r["redis"], r["faust_table"]
     n = in_redis["webhooks"]
     return [
-        f"| delivery start-up with {n:,} webhooks' state in Redis: process start to /readyz (s) | "
-        f"{in_redis['seconds_to_ready']} | |",
+        f"| delivery start-up with {n:,} webhooks' state in Redis: process start to ready, partitions "
+        f"assigned (s) | {in_redis['seconds_to_ready']} | |",
+        f"| the same after SIGKILL, restarted with its INSTANCE_ID (static member; session timeout "
+        f"{in_redis['session_timeout_seconds']:g} s) (s) | {in_redis['seconds_to_ready_after_kill']} | "
+        f"< session timeout |",
         f"| then every workspace's definitions read once, as the fan-out reads them lazily "
         f"({in_redis['definitions_read']:,} webhooks) (s) | {in_redis['seconds_to_read_definitions']} | |",
         f"| the same {n:,} records in a faust changelog table: app start to recovery done "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recovery import recovery_rows
+
 
 def render(r: dict) -> str:
     base = r["baseline"]
@@ -22,17 +24,21 @@ def render(r: dict) -> str:
         lines += pipeline_rows(r)
     if "delivery" in r:
         lines += delivery_rows(r["delivery"])
+    if "recovery" in r:
+        lines += recovery_rows(r["recovery"])
     return "\n".join(lines) + "\n"
 
 
 def delivery_rows(d: dict) -> list[str]:
-    lat, beside = d["latency"], d["beside_failing"]
+    lat, beside, lag = d["latency"], d["beside_failing"], d["loop_lag"]
     return [
         f"| baseline: signed HTTP POSTs straight to the receiver, 64 in flight (requests/s) | "
         f"{d['http_baseline_per_second']:,} | |",
         f"| delivery: {d['events']:,} queued events delivered to a local receiver (events/s) | {d['per_second']:,} | ≥ 5,000 |",
         f"| delivery / HTTP baseline | {d['ratio_to_http_baseline']} | |",
         f"| delivery: fan-out of membership.changes into the webhook queue (events/s) | {d['fanout_per_second']:,} | |",
+        f"| delivery's event loop over fan-out and sending: 50 ms ticks / late by > 50 ms / > 250 ms / all within (ms) | "
+        f"{lag['ticks']:,} / {lag['late_over_50ms']:,} / {lag['late_over_250ms']:,} / {lag['all_within_ms']} | |",
         f"| delivery latency, change → verified delivery at {lat['rate']:,} events/s: p50 / p95 / p99 (ms) | "
         f"{lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} | p99 < 200 |",
         f"| the same events also to a webhook answering 500, at {beside['rate']:,} events/s: p50 / p95 / p99 (ms) | "

@@ -26,7 +26,6 @@ from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.state.client import connect_state, is_cluster, used_memory  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
-from delivery import measure_delivery  # noqa: E402
 from pipeline import (  # noqa: E402
     ChangeCounter,
     Driver,
@@ -35,7 +34,9 @@ from pipeline import (  # noqa: E402
     measure_latency,
     wait_until_caught_up,
 )
+from recovery import measure_recovery  # noqa: E402
 from report import render, write_results  # noqa: E402
+from webhooks import measure_delivery  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +53,9 @@ def parse_args() -> argparse.Namespace:
                              "200,000; 0 skips it)")
     parser.add_argument("--delivery-events", type=int,
                         help="events of the webhook delivery run (default 50,000; --quick: 5,000; 0 skips it)")
+    parser.add_argument("--recovery-webhooks", type=int,
+                        help="webhooks' state for delivery's start-up against a faust table's recovery (default "
+                             "100,000; --quick: 2,000; 0 skips it)")
     parser.add_argument("--delivery-only", action="store_true", help="run only the baseline and the delivery part")
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="where latest.{md,json,png} go")
@@ -62,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     args.latency_seconds = args.latency_seconds or (5 if args.quick else 20)
     if args.delivery_events is None:
         args.delivery_events = 5_000 if args.quick else 50_000
+    if args.recovery_webhooks is None:
+        args.recovery_webhooks = 2_000 if args.quick else 100_000
     if args.durability_members is None:
         args.durability_members = min(args.members, 200_000)
     return args
@@ -138,7 +144,7 @@ async def main() -> None:
                      "kafka_brokers": len(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))}
     print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
 
-    print("1/7 baseline: one Kafka hop in Python …", flush=True)
+    print("1/8 baseline: one Kafka hop in Python …", flush=True)
     results["baseline"] = await one_hop(settings, settings.topics.name("bench.baseline"), n)
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -152,7 +158,7 @@ async def main() -> None:
         if not args.delivery_only:
             await measure_pipeline(args, results, settings, services, redis, driver, counter, run_id)
         if args.delivery_events:
-            print(f"7/7 delivery: {args.delivery_events:,} webhook events, then {args.latency_rate:,} events/s …",
+            print(f"7/8 delivery: {args.delivery_events:,} webhook events, then {args.latency_rate:,} events/s …",
                   flush=True)
             results["delivery"] = await measure_delivery(services, settings, args.delivery_events, args.latency_rate,
                                                          args.latency_seconds)
@@ -161,6 +167,11 @@ async def main() -> None:
         await driver.close()
         await redis.aclose()
         services.stop_all()
+    if args.recovery_webhooks:
+        print(f"8/8 start-up with {args.recovery_webhooks:,} webhooks' state: delivery (Redis) and a faust table …",
+              flush=True)
+        results["recovery"] = await measure_recovery({k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL",
+                                                                         "LOG_LEVEL")}, args.recovery_webhooks)
 
     table = render(results)
     print(table)
@@ -172,7 +183,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     n = args.members
     env = services.env
     memory_at_start = await used_memory(redis)
-    print(f"2/7 pre-loading {n:,} identified users …", flush=True)
+    print(f"2/8 pre-loading {n:,} identified users …", flush=True)
     t0 = time.perf_counter()
     await driver.preload_users(n)
     results["preload_seconds"] = round(time.perf_counter() - t0, 1)
@@ -183,7 +194,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
         (await used_memory(redis) - memory_at_start) / n, 1)
     await counter.start()
 
-    print(f"3/7 importing a {n:,}-member cohort …", flush=True)
+    print(f"3/8 importing a {n:,}-member cohort …", flush=True)
     memory_before = await used_memory(redis)
     meter = CostMeter(services)
     results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
@@ -193,7 +204,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     results["pipeline"]["ratio_to_baseline"] = round(
         results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
 
-    print(f"4/7 latency at {args.latency_rate:,} changes/s …", flush=True)
+    print(f"4/8 latency at {args.latency_rate:,} changes/s …", flush=True)
     timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
     await timed.start()
     count = min(n, args.latency_rate * args.latency_seconds)
@@ -201,7 +212,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     await timed.stop()
 
     if args.durability_members:
-        print(f"5/7 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
+        print(f"5/8 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
               flush=True)
         servers = [p for name, p in infrastructure().items() if name.startswith("redis-server")]
         if not servers:
@@ -210,7 +221,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
         results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
 
     if not args.no_scaling:
-        print("6/7 scaling: a second identity-resolution and segment-store …", flush=True)
+        print("6/8 scaling: a second identity-resolution and segment-store …", flush=True)
         services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
                        INSTANCE_ID=f"{run_id}-ir2")
         services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")

@@ -39,6 +39,7 @@ from .entrypoints import operator_api
 from .entrypoints.http_errors import add_error_handlers
 from .entrypoints.stream import attach_agent
 from .fanout import FanOut
+from .metrics import watch_loop_lag
 from .replay import make_replayer
 from .service_layer import WebhookService
 from .settings import DeliverySettings
@@ -141,6 +142,7 @@ def create_app(settings: DeliverySettings, *, registry: WebhookRegistry | None =
             log.warning("ADMIN_TOKEN is not set: the operator API answers 401 to everyone")
         await sender.start()
         if run_stream:
+            tasks["loop_lag"] = asyncio.create_task(watch_loop_lag())
             tasks["start"] = asyncio.create_task(start_stream())
             watcher = asyncio.create_task(watch(app))
         try:

@@ -23,6 +23,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from cohort_shared.kafka import ensure_topics
 from cohort_shared.testing import ServiceProcesses, free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 WORKSPACE = "bench-delivery"
 
@@ -90,6 +91,25 @@ class Operator:
             if until(state) or time.monotonic() > deadline:
                 return state
             await asyncio.sleep(0.05)
+
+
+async def loop_lag_buckets(services: ServiceProcesses) -> dict[float, float]:
+    """delivery's event-loop lag histogram (cumulative counts by upper bound, seconds)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{services.urls['delivery']}/metrics")).text
+    return {float(sample.labels["le"]): sample.value for family in text_string_to_metric_families(text)
+            if family.name == "delivery_event_loop_lag_seconds" for sample in family.samples
+            if sample.name.endswith("_bucket")}
+
+
+def loop_lag_between(before: dict[float, float], after: dict[float, float]) -> dict:
+    """The 50 ms ticks of a phase: how many, how many woke over 50 ms / 250 ms late, and the
+    bound every one of them stayed under."""
+    diff = {bound: after[bound] - before.get(bound, 0) for bound in after}
+    ticks = diff[float("inf")]
+    within = min((bound for bound, n in diff.items() if n >= ticks), default=float("inf"))
+    return {"ticks": int(ticks), "late_over_50ms": int(ticks - diff[0.05]), "late_over_250ms": int(ticks - diff[0.25]),
+            "all_within_ms": None if within == float("inf") else round(within * 1000)}
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, events: list[dict]) -> None:
@@ -169,6 +189,7 @@ async def measure_delivery(services: ServiceProcesses, settings, events_n: int, 
         results["http_baseline_per_second"] = round(await http_baseline(receiver, "baseline", bodies, 64))
 
         # Throughput: events queued while the webhook is paused, then sent on resume.
+        lag_before = await loop_lag_buckets(services)
         bulk = await operator.create(receiver, "bulk")
         await operator.set_status(bulk, "paused")
         started = time.perf_counter()
@@ -184,6 +205,7 @@ async def measure_delivery(services: ServiceProcesses, settings, events_n: int, 
         results["delivered"] = state["delivered"]
         results["per_second"] = round(state["delivered"] / elapsed)
         results["ratio_to_http_baseline"] = round(results["per_second"] / results["http_baseline_per_second"], 2)
+        results["loop_lag"] = loop_lag_between(lag_before, await loop_lag_buckets(services))
 
         # Latency at `rate` events/s, alone and beside a webhook whose endpoint answers 500.
         alone = await operator.create(receiver, "alone")
