@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
-from cohort_shared.testing import ServiceProcesses, eventually, unique
+from cohort_shared.testing import ServiceProcesses, eventually, free_port, unique
 from cohort_shared.webhook_receiver import Receiver
 
 from .delivery_helpers import DeliveryApi, change_event, publish_changes
@@ -306,3 +312,51 @@ async def test_the_cli_operates_webhooks_on_the_running_service(stack, api, rece
     assert replay["replay"]["status"] == "running"
     assert (await cohort("delete", api.workspace, webhook_id))["deleted"] is True
     assert (await api.http.get(f"/webhooks/{webhook_id}")).status_code == 404
+
+
+def readme_receiver() -> str:
+    """The receiver the README shows, between its markers."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("<!-- receiver -->", 2)[1]
+    return block.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_receiver_in_five_lines_verifies_what_delivery_sends(stack, api, tmp_path):
+    code = readme_receiver()
+    assert len(code.strip().splitlines()) == 5
+    (tmp_path / "readme_receiver.py").write_text(code)
+    port = free_port()
+    created = await api.create(f"http://127.0.0.1:{port}/hooks/cohorts")
+    log = (tmp_path / "receiver.log").open("w+")
+    process = start_module_app(tmp_path, "readme_receiver:app", port, log, WEBHOOK_SECRET=created["secret"])
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            await eventually(lambda: _reachable(http, port), timeout=30)
+            forged = await http.post(f"http://127.0.0.1:{port}/hooks/cohorts", content=b'{"data": {}}',
+                                     headers={"webhook-id": "x", "webhook-timestamp": str(int(time.time())),
+                                              "webhook-signature": "v1,Zm9yZ2Vk"})
+            assert not forged.is_success
+        events = [change_event(api.workspace, f"u{i}", "churn") for i in range(3)]
+        await publish_changes(stack.env["KAFKA_BOOTSTRAP_SERVERS"], topic(stack), events)
+        state = await eventually(lambda: api.get(created["webhook_id"]), until=lambda s: s["delivered"] == 3, timeout=60)
+        assert (state["pending"], state["failed"]) == (0, 0)
+        log.seek(0)
+        printed = log.read()
+        assert all(event["event_id"] in printed for event in events), printed
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def start_module_app(folder: Path, app: str, port: int, log, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--port", str(port)], cwd=folder,
+                            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def _reachable(http: httpx.AsyncClient, port: int) -> bool:
+    try:
+        await http.get(f"http://127.0.0.1:{port}/")
+        return True
+    except httpx.TransportError:
+        return False
