@@ -42,6 +42,8 @@ _REDIS_TRANSIENT_TYPES = (
     redis_errors.AskError,
     redis_errors.MasterDownError,
     redis_errors.SlotNotCoveredError,
+    # The cluster client's own "cannot be connected" / "no node for this slot" (no answer at all).
+    redis_errors.RedisClusterException,
 )
 
 # aiokafka marks most transient broker errors `retriable`; these are transient too for a

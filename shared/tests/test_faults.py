@@ -27,6 +27,12 @@ def test_other_redis_answers_are_not(answer):
     assert not redis_is_unavailable(redis_errors.ResponseError(answer))
 
 
+def test_a_cluster_nobody_answers_for_is_unavailability():
+    unreachable = redis_errors.RedisClusterException(
+        "Redis Cluster cannot be connected. Please provide at least one reachable node: Error 111")
+    assert redis_is_unavailable(unreachable)
+
+
 def test_a_cause_chain_is_followed():
     try:
         try:
