@@ -37,7 +37,7 @@ help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
 	@echo "make test        install, start Kafka and Redis if needed, run every test, stop what it started"
 	@echo "make test-cluster  the integration and end-to-end tests on a local 3-master Redis Cluster"
-	@echo "make up / down   start / stop Kafka, Redis and the three services"
+	@echo "make up / down   start / stop Kafka, Redis and the four services"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
 	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster,"

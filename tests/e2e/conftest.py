@@ -14,7 +14,13 @@ from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses, eventually, un
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator[ServiceProcesses]:
+def with_delivery() -> bool:
+    """Whether a module's stack runs delivery too (override in the module: it costs a process)."""
+    return False
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory, with_delivery: bool) -> Iterator[ServiceProcesses]:
     test_id = unique("e")
     services = ServiceProcesses.configure(
         {
@@ -28,7 +34,7 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path_factory) -> Iterator[Se
         tmp_path_factory.mktemp("e2e-logs"),
     )
     try:
-        services.start_all()
+        services.start_all(with_delivery=with_delivery)
         yield services
     finally:
         services.stop_all()

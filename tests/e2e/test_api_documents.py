@@ -15,9 +15,15 @@ from tests.chaos.fuzz import fuzz_service
 pytestmark = pytest.mark.e2e
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api"
-DOCUMENTS = {"ingest": "ingest", "identity_resolution": "identity-resolution", "segment_store": "segment-store"}
+DOCUMENTS = {"ingest": "ingest", "identity_resolution": "identity-resolution", "segment_store": "segment-store",
+             "delivery": "delivery"}
 EXAMPLES_PER_OPERATION = 5
 SEED = 15
+
+
+@pytest.fixture(scope="module")
+def with_delivery() -> bool:
+    return True
 
 
 @pytest.mark.parametrize("module", DOCUMENTS)

@@ -31,10 +31,19 @@ def _segment_store() -> dict[str, Any]:
     return create_app(SegmentSettings(**_BUILD_ONLY)).openapi()
 
 
+def _delivery() -> dict[str, Any]:
+    from delivery.app import create_app
+    from delivery.settings import DeliverySettings
+
+    # Only to build the app: 32 zero bytes, never a deployment's key.
+    return create_app(DeliverySettings(**_BUILD_ONLY, secret_key="A" * 43 + "=")).openapi()
+
+
 SERVICES: dict[str, Callable[[], dict[str, Any]]] = {
     "ingest": _ingest,
     "identity-resolution": _identity_resolution,
     "segment-store": _segment_store,
+    "delivery": _delivery,
 }
 
 

@@ -11,12 +11,14 @@ from pydantic_settings import BaseSettings
 
 def _classes() -> dict[str, type[BaseSettings]]:
     from cohort_shared.settings import CommonSettings
+    from delivery.settings import DeliverySettings
     from identity_resolution.settings import IdentitySettings
     from ingest.settings import IngestSettings
     from segment_store.settings import SegmentSettings
 
     return {"every service": CommonSettings, "ingest": IngestSettings,
-            "identity-resolution": IdentitySettings, "segment-store": SegmentSettings}
+            "identity-resolution": IdentitySettings, "segment-store": SegmentSettings,
+            "delivery": DeliverySettings}
 
 
 def _env_name(cls: type[BaseSettings], name: str) -> str:
