@@ -53,6 +53,23 @@ async def usage(request: Request, ws: str) -> dict:
     return await service(request, ws).usage(ws)
 
 
+@router.get("/usage/history")
+async def usage_history(request: Request, ws: str, hours: int | None = Query(None)) -> dict:
+    """Data points per UTC hour applied, the latest `hours` hours that had any (default 168)."""
+    return await service(request, ws).usage_history(ws, hours)
+
+
+@router.post("/segments/preview")
+async def preview_segment(request: Request, ws: str) -> dict:
+    """The size of a filter right now, without saving a segment (the console's live size)."""
+    segments = service(request, ws)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid("the body must be valid JSON") from None
+    return await segments.preview_segment(ws, body)
+
+
 @router.post("/segments", status_code=201)
 async def create_segment(request: Request, ws: str) -> JSONResponse:
     """Validate and store a segment definition; 400 names what is wrong with the filter."""
