@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The three services as local processes, each with its own log file under .local/logs/.
+# The services as local processes, each with its own log file under .local/logs/.
 #
-#   services.sh up       start ingest, identity-resolution and segment-store (those not yet
-#                        running), wait until each /readyz answers 200, print where they listen
+#   services.sh up       start ingest, identity-resolution, segment-store and the operator
+#                        console (those not yet running), wait until each /readyz answers 200,
+#                        print where they listen
 #   services.sh down     stop the services this script started
 #   services.sh status   show each service's state
 #
 # Environment given to `make up` (ADMIN_TOKEN, PARTNER_API_KEYS, INGEST_PORT, IDENTITY_PORT,
-# SEGMENT_PORT, TOPIC_PREFIX, …) reaches the services. When ADMIN_TOKEN or PARTNER_API_KEYS
+# SEGMENT_PORT, CONSOLE_PORT, TOPIC_PREFIX, …) reaches the services. When ADMIN_TOKEN or PARTNER_API_KEYS
 # is not given, random ones are generated once into .local/secrets.env (mode 600), never printed.
 set -euo pipefail
 
@@ -21,8 +22,15 @@ mkdir -p "$LOGS" "$RUN"
 export INGEST_PORT="${INGEST_PORT:-8080}"
 export IDENTITY_PORT="${IDENTITY_PORT:-8081}"
 export SEGMENT_PORT="${SEGMENT_PORT:-8082}"
+export CONSOLE_PORT="${CONSOLE_PORT:-8084}"
+# The console calls the others' operator APIs where this script starts them.
+export CONSOLE_INGEST_URL="${CONSOLE_INGEST_URL:-http://127.0.0.1:$INGEST_PORT}"
+export CONSOLE_IDENTITY_URL="${CONSOLE_IDENTITY_URL:-http://127.0.0.1:$IDENTITY_PORT}"
+export CONSOLE_SEGMENT_URL="${CONSOLE_SEGMENT_URL:-http://127.0.0.1:$SEGMENT_PORT}"
+export CONSOLE_DELIVERY_URL="${CONSOLE_DELIVERY_URL:-http://127.0.0.1:${DELIVERY_PORT:-8083}}"
 # name:python-module:port-variable
-SERVICES=("ingest:ingest:INGEST_PORT" "identity-resolution:identity_resolution:IDENTITY_PORT" "segment-store:segment_store:SEGMENT_PORT")
+SERVICES=("ingest:ingest:INGEST_PORT" "identity-resolution:identity_resolution:IDENTITY_PORT"
+          "segment-store:segment_store:SEGMENT_PORT" "console:console:CONSOLE_PORT")
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -106,6 +114,7 @@ up() {
   echo "ingest               http://127.0.0.1:$INGEST_PORT   (partner API, data import keys, profiles)"
   echo "identity-resolution  http://127.0.0.1:$IDENTITY_PORT   (identity lookups)"
   echo "segment-store        http://127.0.0.1:$SEGMENT_PORT   (cohorts, segments, usage)"
+  echo "console              http://127.0.0.1:$CONSOLE_PORT   (operator console: sign in with ADMIN_TOKEN)"
   local redis_shown="${REDIS_URL:-redis://127.0.0.1:6379/0}"
   redis_shown="$(printf %s "$redis_shown" | sed -E "s#//[^@/]*@#//***@#")"  # never print a password
   echo "kafka                ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   redis $redis_shown"
