@@ -13,6 +13,7 @@ SETTINGS = {
     "ingest": ("ingest.settings", "IngestSettings"),
     "identity-resolution": ("identity_resolution.settings", "IdentitySettings"),
     "segment-store": ("segment_store.settings", "SegmentSettings"),
+    "console": ("console.settings", "ConsoleSettings"),
 }
 STREAM_PROCESSORS = ("identity-resolution", "segment-store")
 SECRET_NAMES = ("ADMIN_TOKEN", "PARTNER_API_KEYS", "REDIS_URL")
