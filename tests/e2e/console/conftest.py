@@ -77,10 +77,9 @@ def admin(stack: ServiceProcesses) -> Iterator[httpx.Client]:
         yield client
 
 
-def doc_image(page, name: str, locator: str | None = None) -> None:
-    """Save a README screenshot when CONSOLE_DOC_IMAGES names a folder."""
+def doc_image(page, name: str) -> None:
+    """Save a README screenshot of the page when CONSOLE_DOC_IMAGES names a folder."""
     folder = os.environ.get("CONSOLE_DOC_IMAGES")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        target = page.locator(locator) if locator else page
-        target.screenshot(path=str(Path(folder) / name))
+        page.screenshot(path=str(Path(folder) / name), full_page=True)

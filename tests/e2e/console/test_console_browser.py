@@ -213,7 +213,7 @@ def test_a_new_key_is_shown_once_and_a_cli_sync_shows_up_in_the_cohort(signed_in
     expect(report.locator('[data-count="unmatched:unknown_external_id"]')).to_have_text("2")
     expect(report.locator('[data-count="pre_2010"]')).to_have_text("0")
     expect(page.locator("#members tbody tr")).to_have_count(8)
-    doc_image(page, "console-sync-report.png", "main")
+    doc_image(page, "console-sync-report.png")
 
 
 def test_the_segment_builder_sizes_match_the_api(signed_in, stack, admin, populated):
@@ -228,7 +228,7 @@ def test_the_segment_builder_sizes_match_the_api(signed_in, stack, admin, popula
     expect(page.locator("#segment-size")).to_have_attribute("data-size", "4")  # u0…u3
     expect(page.locator("#reading")).to_have_text('Mixpanel_Cohorts includes "Churn risk" and '
                                                   'Mixpanel_Cohorts excludes "VIP"')
-    doc_image(page, "console-segment-builder.png", "main")
+    doc_image(page, "console-segment-builder.png")
     page.get_by_label("Combine rows with").select_option("any")
     expect(page.locator("#segment-size")).to_have_attribute("data-size", "8")  # churn, or not VIP: u0…u5, u8, u9
     page.get_by_label("Combine rows with").select_option("all")

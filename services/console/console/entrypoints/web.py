@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,19 @@ from ..domain.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")
+
+
+def shown_time(value: object) -> str:
+    """An ISO-8601 time as `2026-11-29 22:33:50 UTC`; anything else as it is."""
+    if not isinstance(value, str):
+        return "—" if value is None else str(value)
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return value
+
+
+TEMPLATES.env.filters["when"] = shown_time
 _WORKSPACE = re.compile(WORKSPACE_PATTERN)
 SAFE_METHODS = {"GET", "HEAD"}
 
