@@ -44,10 +44,11 @@ help:
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
 	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
 
-$(VENV)/.installed: requirements-dev.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: requirements-dev.txt requirements-braze-client.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt -r bench/requirements.txt -e shared $(addprefix -e ,$(SERVICES)) -e cli
+	$(PY) -m pip install -q --no-deps -r requirements-braze-client.txt
 	@touch $@
 
 venv install: $(VENV)/.installed

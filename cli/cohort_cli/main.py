@@ -51,6 +51,7 @@ def main(
 
 
 app.add_typer(keys.app, name="keys")
+app.add_typer(keys.rest_app, name="rest-keys")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(views.cohorts, name="cohorts")
 app.add_typer(views.segments, name="segments")

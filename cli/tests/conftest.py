@@ -147,6 +147,22 @@ class FakeServices:
                     },
                 ),
             ),
+            (
+                "POST",
+                r"/rest-api-keys$",
+                lambda: httpx.Response(201, json={"key_id": "r1", "rest_api_key": "rak-new", "name": body["name"],
+                                                  "permissions": body["permissions"],
+                                                  "rest_endpoint": "http://127.0.0.1:8080"}),
+            ),
+            (
+                "GET",
+                r"/rest-api-keys$",
+                lambda: httpx.Response(200, json={"keys": [{
+                    "key_id": "r1", "name": "backend", "masked": "rak_…abcd", "permissions": ["users.track"],
+                    "created_at": "2026-01-21T10:00:00Z", "last_used_at": "2026-01-21T11:00:00Z"}],
+                    "next_cursor": None}),
+            ),
+            ("DELETE", r"/rest-api-keys/r1$", lambda: httpx.Response(204)),
             ("DELETE", r"/data-import-keys/k1$", lambda: httpx.Response(204)),
             ("DELETE", r"/data-import-keys/", lambda: httpx.Response(404, json={"message": "key_id not found"})),
             (
@@ -231,6 +247,7 @@ class FakeServices:
                         "identified": True,
                         "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}],
                         "device_ids": ["d5"],
+                        "custom_attributes": {"plan": "pro", "visits": 12},
                     },
                 ),
             ),

@@ -38,6 +38,24 @@ def test_keys_create_list_and_invalidate(cohort, services):
     assert all(c.headers["authorization"] == f"Bearer {ADMIN_TOKEN}" for c in services.calls)
 
 
+def test_rest_keys_create_list_and_invalidate(cohort, services):
+    created = cohort("rest-keys", "create", "demo", "--name", "backend", "--permission", "users.track",
+                     "--permission", "users.export.ids")
+    assert created.exit_code == 0, created.output
+    assert "rak-new" in created.stdout and "http://127.0.0.1:8080" in created.stdout
+    assert "cannot be shown again" in created.stderr
+    assert services.calls[-1].body == {"name": "backend", "permissions": ["users.track", "users.export.ids"]}
+    every = cohort("--json", "rest-keys", "create", "demo", "--name", "all")
+    assert json.loads(every.stdout)["permissions"] == [
+        "users.track", "users.alias.new", "users.identify", "users.merge", "users.delete", "users.export.ids"]
+    listed = cohort("rest-keys", "list", "demo")
+    assert "rak_…abcd" in listed.stdout and "users.track" in listed.stdout and "backend" in listed.stdout
+    gone = cohort("rest-keys", "invalidate", "demo", "r1")
+    assert gone.exit_code == 0 and "invalidated" in gone.stdout
+    assert [(c.method, c.path) for c in services.calls][-2:] == [
+        ("GET", "/workspaces/demo/rest-api-keys"), ("DELETE", "/workspaces/demo/rest-api-keys/r1")]
+
+
 def test_json_output_is_the_servers_answer(cohort):
     result = cohort("--json", "keys", "create", "demo")
     assert json.loads(result.stdout)["data_import_key"] == "dik-new"
@@ -106,6 +124,7 @@ def test_user_cohorts_and_identity(cohort, services):
     assert services.calls[-1].path == "/workspaces/demo/users/alias:email:a@x.com/cohorts"
     profile = cohort("identities", "show", "demo", "external_id:u/9")
     assert "email:a@x.com" in profile.stdout and "d5" in profile.stdout
+    assert "attribute: plan" in profile.stdout and '"pro"' in profile.stdout and "12" in profile.stdout
     assert services.calls[-1].raw_path == "/workspaces/demo/identities/external_id:u%2F9"
 
 
@@ -273,7 +292,7 @@ def test_repair_lists_divergences_and_asks_for_a_repair(cohort, services):
     listed = cohort("repair", "list")
     assert listed.exit_code == 0, listed.output
     assert "redis_behind" in listed.stdout and "Kafka committed up to offset 20" in listed.stdout
-    assert {c.host for c in services.calls} == {"127.0.0.1:8081", "127.0.0.1:8082"}
+    assert {c.host for c in services.calls} == {"127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8082"}
     asked = cohort("repair", "apply", "segment-store", "membership.resolved", "4", "--action", "reapply")
     assert asked.exit_code == 0 and "reapply of membership.resolved[4] requested" in asked.stdout
     assert services.calls[-1].body == {"topic": "membership.resolved", "partition": 4, "action": "reapply"}

@@ -111,7 +111,7 @@ up() {
       sleep 0.3
     done
   done
-  echo "ingest               http://127.0.0.1:$INGEST_PORT   (partner API, data import keys, profiles)"
+  echo "ingest               http://127.0.0.1:$INGEST_PORT   (partner API, keys, profiles, Braze REST API)"
   echo "identity-resolution  http://127.0.0.1:$IDENTITY_PORT   (identity lookups)"
   echo "segment-store        http://127.0.0.1:$SEGMENT_PORT   (cohorts, segments, usage)"
   echo "console              http://127.0.0.1:$CONSOLE_PORT   (operator console: sign in with ADMIN_TOKEN)"

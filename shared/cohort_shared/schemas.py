@@ -166,18 +166,37 @@ CohortMetaMessage = Annotated[CohortNamed | CohortChangesReceived, Field(discrim
 # ---------------------------------------------------------------- identity.events
 
 
+AttributeValue = Annotated[
+    object, Field(description="a JSON value: string, number, boolean, list or object; null unsets the attribute")
+]
+
+
+TRACKED_BY = ("external_id", "device_id", "user_alias", "braze_id")
+"""The fields a users/track object may name its profile by: exactly one of them."""
+
+
 class TrackedUser(BaseModel):
-    """One `users/track` attribute object: an identified user or an anonymous device."""
+    """One `users/track` object: an identified user (`external_id`), an anonymous device
+    (`device_id`), an alias-only user (`user_alias`) or an existing profile (`braze_id`, the
+    internal user ID); with the attributes to keep on it as their latest values."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     external_id: IdentifierValue | None = None
     device_id: IdentifierValue | None = None
+    user_alias: Alias | None = None
+    braze_id: UserId | None = None
+    update_existing_only: bool = Field(
+        default=False, description="only touch or update a profile that exists; never create one")
+    custom_attributes: dict[Annotated[str, Field(min_length=1, max_length=255)], AttributeValue] = Field(
+        default_factory=dict, description="attribute name → latest value (null removes it)")
 
     @model_validator(mode="after")
     def _one_identity(self) -> TrackedUser:
-        if (self.external_id is None) == (self.device_id is None):
-            raise ValueError("exactly one of external_id, device_id is required")
+        given = [f for f in TRACKED_BY if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of {', '.join(TRACKED_BY)} is required")
         return self
+
 
 
 class NewAlias(BaseModel):
@@ -253,6 +272,7 @@ class DeleteRequested(_IdentityRequest):
     external_ids: list[IdentifierValue] = []
     user_aliases: list[Alias] = []
     device_ids: list[IdentifierValue] = []
+    braze_ids: list[UserId] = Field(default=[], description="internal user IDs (Braze's braze_id)")
 
 
 IdentityEvent = Annotated[
@@ -490,6 +510,8 @@ class ProfileUpdated(Message):
     identified: bool
     aliases: list[Alias] = []
     device_ids: list[IdentifierValue] = []
+    custom_attributes: dict[str, AttributeValue] = Field(
+        default_factory=dict, description="attributes other than identifiers, each its latest value")
     updated_at: AwareDatetime
 
     def kafka_key(self) -> bytes:

@@ -51,6 +51,16 @@ class SystemApi:
         _expect(outcome, 201)
         self.secret = outcome.response.json()["data_import_key"]
 
+    async def create_rest_api_key(self, workspace: str) -> str:
+        """A REST API key of `workspace` with every permission, for fuzzing the Braze REST API
+        past its key check; "" when this version of ingest has no such keys."""
+        outcome = await self.client.request("POST", self.fleet.urls("ingest"), f"/workspaces/{workspace}/rest-api-keys",
+                                            headers=self.admin, json={"name": "chaos fuzzing", "permissions": [
+                                                "users.track", "users.alias.new", "users.identify", "users.merge",
+                                                "users.delete", "users.export.ids"]})
+        answered = outcome.response is not None and outcome.response.status_code == 201
+        return outcome.response.json()["rest_api_key"] if answered else ""
+
     def _partner_body(self, partner: str, body: dict) -> dict:
         return {"partner_api_key": self.partner_keys[partner], "client_secret": self.secret, **body}
 

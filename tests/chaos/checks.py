@@ -134,18 +134,20 @@ class DlqCheck:
     repeated: int = 0  # poison dead-lettered more than once
 
 
-def check_dlq(injected: dict[str, bytes], found: dict[str, list[bytes]]) -> DlqCheck:
+def check_dlq(injected: dict[str, bytes], found: dict[str, list[tuple[bytes, str]]]) -> DlqCheck:
     """`injected`: per input topic, the poison bytes sent to it; `found`: per input topic, the
-    values on its `.dlq`."""
+    values on its `.dlq` with the service that dead-lettered each (`dlq.service`). A topic
+    read by two services (cohort.meta and identity.profiles: segment-store and ingest's
+    export view) is dead-lettered once by each; more than once by one service is a repeat."""
     result = DlqCheck(injected=len(injected), found=sum(len(v) for v in found.values()))
     for topic in set(injected) | set(found):
-        values = Counter(found.get(topic, []))
         poison = injected.get(topic)
-        if poison is None or values[poison] == 0:
+        by_service = Counter(service for value, service in found.get(topic, []) if value == poison)
+        if poison is None or not by_service:
             result.missing += poison is not None
         else:
-            result.repeated += values[poison] - 1
-        result.foreign += sum(n for v, n in values.items() if v != poison)
+            result.repeated += sum(n - 1 for n in by_service.values())
+        result.foreign += sum(1 for value, _ in found.get(topic, []) if value != poison)
     return result
 
 

@@ -54,8 +54,11 @@ def _example(result: FuzzResult, text: str) -> None:
 
 
 async def fuzz_service(service: str, base_url: str, admin_token: str, examples: int, seed: int,
-                       reports: Path, timeout: float, partner_env: dict[str, str] | None = None) -> FuzzResult:
-    """`partner_env`: CHAOS_FUZZ_PARTNER_KEYS and CHAOS_FUZZ_CLIENT_SECRET for fuzz_hooks.py."""
+                       reports: Path, timeout: float, partner_env: dict[str, str] | None = None,
+                       paths: str | None = None) -> FuzzResult:
+    """`partner_env`: CHAOS_FUZZ_PARTNER_KEYS and CHAOS_FUZZ_CLIENT_SECRET for fuzz_hooks.py;
+    `paths`: a regular expression of the only paths to fuzz (`admin_token` is then whatever
+    bearer token those paths take, e.g. a REST API key for the Braze REST API)."""
     result = FuzzResult(service)
     directory = reports / service
     directory.mkdir(parents=True, exist_ok=True)
@@ -64,6 +67,7 @@ async def fuzz_service(service: str, base_url: str, admin_token: str, examples: 
         "--max-examples", str(examples), "--seed", str(seed), "--no-shrink", "--workers", "2", "--continue-on-failure",
         "--request-timeout", "10", "--report", "har,json", "--report-dir", str(directory),
         "--report-har-path", str(directory / "har.json"), "--report-json-path", str(directory / "run.json"),
+        *(["--include-path-regex", paths] if paths else []),
     ]
     with (directory / "schemathesis.log").open("wb") as log:
         env = {**os.environ, **(partner_env or {}), "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("fuzz_hooks.py"))}

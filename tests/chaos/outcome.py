@@ -54,7 +54,8 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
     found_dlq, foreign_reasons = {}, Counter()
     for base in INPUT_TOPICS:
         records = await read_all(bootstrap, f"{prefix}{base}.dlq")
-        found_dlq[prefix + base] = [value for _, value, _ in records]
+        found_dlq[prefix + base] = [(value, headers.get("dlq.service", b"").decode(errors="replace"))
+                                    for _, value, headers in records]
         foreign_reasons.update((base, headers.get("dlq.reason", b"").decode(errors="replace")[:200])
                                for _, value, headers in records if value != injector.poison.get(prefix + base))
     dlq_notes = [f"{base}.dlq holds {n} record(s) that are not poison, reason: {reason}"

@@ -80,9 +80,14 @@ def test_sync_report_ranges():
 
 def test_dlq_holds_exactly_the_poison():
     injected = {"t1": b"p1", "t2": b"p2"}
-    assert check_dlq(injected, {"t1": [b"p1"], "t2": [b"p2"]}).missing == 0
-    result = check_dlq(injected, {"t1": [b"p1", b"p1", b"real data"]})
+    assert check_dlq(injected, {"t1": [(b"p1", "a")], "t2": [(b"p2", "a")]}).missing == 0
+    result = check_dlq(injected, {"t1": [(b"p1", "a"), (b"p1", "a"), (b"real data", "a")]})
     assert (result.missing, result.repeated, result.foreign) == (1, 1, 1)
+
+
+def test_a_topic_two_services_read_is_dead_lettered_once_by_each():
+    both = check_dlq({"t1": b"p1"}, {"t1": [(b"p1", "segment-store"), (b"p1", "ingest")]})
+    assert (both.missing, both.repeated, both.foreign) == (0, 0, 0)
 
 
 def test_stage_outputs_outside_their_range_or_twice_are_counted():

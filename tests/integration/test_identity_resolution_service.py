@@ -63,13 +63,14 @@ async def test_the_service_resolves_and_answers_identity_lookups(stack_env, kafk
                 return response.status_code, response.json()
 
             u1 = {"user_id": user("t1"), "external_id": "u1", "identified": True,
-                  "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}], "device_ids": []}
+                  "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}], "device_ids": [], "custom_attributes": {}}
             assert await get("external_id:u1") == (200, u1)
             assert await get("alias:email:a@x.com") == (200, u1)
             assert await get(user("t1")) == (200, u1)
             # identified since: cohort import no longer matches the device, the lookup still does
             assert await get("device_id:d1") == (200, {
-                "user_id": user("t2"), "external_id": "u2", "identified": True, "aliases": [], "device_ids": ["d1"]})
+                "user_id": user("t2"), "external_id": "u2", "identified": True, "aliases": [], "device_ids": ["d1"],
+                "custom_attributes": {}})
             assert await get("external_id:nobody") == (404, {"message": "user_ref names no profile in this workspace"})
             assert (await get("alias:email"))[0] == 400
             bad_workspace = await client.get("/workspaces/bad$ws/identities/external_id:u1", headers=admin)

@@ -11,16 +11,17 @@ from ..context import CliState
 from ..render import print_json, reporting_errors, rows_table, show
 
 app = typer.Typer(help="See and repair partitions whose Kafka and Redis positions disagree.", no_args_is_help=True)
-SERVICES = ("identity-resolution", "segment-store")
+SERVICES = ("identity-resolution", "segment-store", "ingest")
+"""The stream processors: the two stream services, and ingest's export view."""
 
 
 def _url(state: CliState, service: str) -> str:
-    return state.identity_url if service == "identity-resolution" else state.segment_url
+    return {"identity-resolution": state.identity_url, "segment-store": state.segment_url}.get(service, state.ingest_url)
 
 
 @app.command("list")
 def list_divergences(ctx: typer.Context) -> None:
-    """Every partition held back because Kafka and Redis disagree, in both stream services."""
+    """Every partition held back because Kafka and Redis disagree, in every stream processor."""
     state: CliState = ctx.obj
     found = []
     with reporting_errors(state):
@@ -38,7 +39,7 @@ def list_divergences(ctx: typer.Context) -> None:
 @app.command("apply")
 def apply_repair(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="identity-resolution or segment-store")],
+    service: Annotated[str, typer.Argument(help="identity-resolution, segment-store or ingest (its export view)")],
     topic: Annotated[str, typer.Argument(help="the full topic name, as `repair list` shows it")],
     partition: Annotated[int, typer.Argument(min=0)],
     action: Annotated[str, typer.Option(help="reapply: read again from Redis's position (Redis lost writes); "

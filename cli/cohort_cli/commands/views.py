@@ -109,16 +109,18 @@ def user_cohorts(ctx: typer.Context, workspace: Workspace, user_ref: UserRef) ->
 
 @identities.command("show")
 def show_identity(ctx: typer.Context, workspace: Workspace, user_ref: UserRef) -> None:
-    """A profile's external ID, aliases and devices as identity-resolution knows them."""
+    """A profile's external ID, aliases, devices and attributes as identity-resolution knows them."""
     state: CliState = ctx.obj
     profile = _get(state, state.identity_url, f"/workspaces/{workspace}/identities/{path_part(user_ref)}")
     if state.as_json:
         return print_json(profile)
     aliases = [f"{a.get('alias_label')}:{a.get('alias_name')}" for a in profile.get("aliases", [])]
+    attributes = profile.pop("custom_attributes", None) or {}
     fields = {
         **profile,
         "aliases": ", ".join(aliases) or None,
         "device_ids": ", ".join(profile.get("device_ids", [])) or None,
+        **{f"attribute: {name}": json.dumps(value, ensure_ascii=False) for name, value in sorted(attributes.items())},
     }
     show(fields_table(f"Profile {user_ref}", fields))
 

@@ -7,7 +7,8 @@ from identity_resolution.domain.identifiers import alias_key
 from identity_resolution.settings import IdentitySettings
 
 ADMIN = {"Authorization": "Bearer t0ken"}
-PROFILE = Profile("u" + "0" * 23, "anonymous", "u9", {alias_key("email", "a@x.com")}, {"d2", "d1"})
+PROFILE = Profile("u" + "0" * 23, "anonymous", "u9", {alias_key("email", "a@x.com")}, {"d2", "d1"},
+                  {"plan": "pro", "email": "a@x.com"})
 
 
 class FakeReader:
@@ -28,7 +29,8 @@ def client(token="t0ken") -> tuple[httpx.AsyncClient, FakeReader]:
 async def test_a_profile_by_any_user_ref():
     http, reader = client()
     expected = {"user_id": PROFILE.user_id, "external_id": "u9", "identified": True,
-                "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}], "device_ids": ["d1", "d2"]}
+                "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}], "device_ids": ["d1", "d2"],
+                "custom_attributes": {"email": "a@x.com", "plan": "pro"}}
     for ref in ("external_id:u9", "device_id:d1", "alias:email:a/b"):
         response = await http.get(f"/workspaces/acme/identities/{ref}", headers=ADMIN)
         assert (response.status_code, response.json()) == (200, expected), ref

@@ -22,9 +22,19 @@ from .adapters.key_store import KeyStore
 from .adapters.publisher import Outgoing, Publisher, PublishFailed
 from .adapters.rate_limiter import RateLimiter
 from .domain import cohort_import as rules
-from .domain.data_import_keys import IssuedKey, KeyOwner, KeyRecord, check_workspace, issue_key
 from .domain.errors import NotFound, RateLimited, Unauthorized, Unavailable
 from .domain.identity_requests import IdentityBody, parse_identity_body
+from .domain.rest_api_keys import parse_rest_api_key_body, sorted_permissions
+from .domain.workspace_keys import (
+    DATA_IMPORT_KEYS,
+    REST_API_KEYS,
+    IssuedKey,
+    KeyKind,
+    KeyOwner,
+    KeyRecord,
+    check_workspace,
+    issue_key,
+)
 from .settings import IngestSettings
 
 
@@ -40,6 +50,7 @@ class IngestService:
     publisher: Publisher
     keys: KeyStore
     rate_limiter: RateLimiter
+    rest_keys: KeyStore
     clock: Callable[[], datetime] = utc_now
     partner_keys: dict[str, bytes] = field(init=False)
 
@@ -87,7 +98,11 @@ class IngestService:
         """Publish one profile identity request; its entry count and request ID (under which
         identity-resolution reports the entries it skipped)."""
         check_workspace(workspace_id)
-        request = parse_identity_body(model, body)
+        return await self.publish_identity_request(workspace_id, parse_identity_body(model, body))
+
+    async def publish_identity_request(self, workspace_id: str, request: IdentityBody) -> tuple[int, str]:
+        """The one way a profile identity request reaches identity.events, from the operator
+        API and the Braze REST API alike."""
         event = request.to_event(workspace_id, new_request_id(), self.clock())
         await self._publish((self.settings.topics.identity_events, event))
         return request.accepted_count(), event.request_id
@@ -98,18 +113,30 @@ class IngestService:
         await self.keys.add(workspace_id, issued.record)
         return issued
 
-    async def list_keys(self, workspace_id: str, cursor: str | None = None,
-                        limit: int | None = None) -> tuple[list[KeyRecord], str | None]:
-        """A page of the workspace's keys, oldest first, and the next page's cursor."""
-        records = await self.keys.all_in(check_workspace(workspace_id))
-        return page(records, lambda r: f"{r.created_at.isoformat()}|{r.key_id}", f"keys:{workspace_id}", cursor, limit)
+    async def create_rest_key(self, workspace_id: str, body: dict[str, Any]) -> IssuedKey:
+        check_workspace(workspace_id)
+        wanted = parse_rest_api_key_body(body)
+        issued = issue_key(self.clock(), REST_API_KEYS, wanted.name, sorted_permissions(wanted.permissions))
+        await self.rest_keys.add(workspace_id, issued.record)
+        return issued
 
-    async def delete_key(self, workspace_id: str, key_id: str) -> None:
-        if not await self.keys.delete(check_workspace(workspace_id), key_id):
+    async def list_keys(self, workspace_id: str, cursor: str | None = None, limit: int | None = None,
+                        kind: KeyKind = DATA_IMPORT_KEYS) -> tuple[list[KeyRecord], str | None]:
+        """A page of the workspace's keys of `kind`, oldest first, and the next page's cursor."""
+        records = await self._store(kind).all_in(check_workspace(workspace_id))
+        listing = f"{'keys' if kind is DATA_IMPORT_KEYS else kind.name}:{workspace_id}"
+        return page(records, lambda r: f"{r.created_at.isoformat()}|{r.key_id}", listing, cursor, limit)
+
+    async def delete_key(self, workspace_id: str, key_id: str, kind: KeyKind = DATA_IMPORT_KEYS) -> None:
+        if not await self._store(kind).delete(check_workspace(workspace_id), key_id):
             raise NotFound("key_id not found in this workspace")
+
+    def _store(self, kind: KeyKind) -> KeyStore:
+        return self.keys if kind is DATA_IMPORT_KEYS else self.rest_keys
 
     async def _publish(self, *messages: Outgoing) -> None:
         try:
             await self.publisher.publish(*messages)
         except PublishFailed:
-            raise Unavailable("Kafka cannot take the write right now; nothing was acknowledged, retry later") from None
+            raise Unavailable("Kafka cannot take the write right now; nothing was acknowledged, retry later",
+                              headers={"Retry-After": "1"}) from None

@@ -7,12 +7,16 @@ prints, and a malformed value is reported by partner name only.
 from __future__ import annotations
 
 import re
+import socket
 from datetime import UTC, datetime
 
 from cohort_shared.schemas import PARTNER_PATTERN
 from cohort_shared.settings import CommonSettings, env
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
+
+from .domain.rate_limit import Limit
+from .domain.rest_api_keys import parse_rate_limits
 
 RETENTION_CUTOFF = datetime(2010, 1, 1, tzinfo=UTC)
 
@@ -34,9 +38,28 @@ class IngestSettings(CommonSettings):
     rate_limit_per_hour: int = Field(250_000, ge=1, description="requests per data import key per hour")
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="larger request bodies get a 413")
     publish_timeout_seconds: float = Field(5.0, gt=0, description="longest wait for Kafka's ack before a 503")
+    rest_rate_limits: str = Field(
+        "", description="Braze REST API limits per workspace, overriding the defaults Braze documents: "
+                        "<group>=<requests>/<seconds>,… (groups users.track, users.profiles, users.export.ids)")
+    export_batch_records: int = Field(
+        500, ge=1, le=10000, description="records of the export view's inputs applied per Kafka transaction")
     partner_api_keys: SecretStr | None = Field(
         None, validation_alias=env("PARTNER_API_KEYS"), description="mixpanel=<key>,amplitude=<key>"
     )
+
+    @field_validator("rest_rate_limits")
+    @classmethod
+    def _rest_rate_limits_parse(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
+
+    def rest_limits(self) -> dict[str, Limit]:
+        """Each Braze REST budget group's limit per workspace."""
+        return {group: Limit(n, seconds) for group, (n, seconds) in parse_rate_limits(self.rest_rate_limits).items()}
+
+    def member_id(self) -> str:
+        """The export view's static group member and transactional ID: INSTANCE_ID, else <hostname>-<port>."""
+        return self.instance_id or f"{socket.gethostname()}-{self.port}"
 
     @field_validator("partner_api_keys")
     @classmethod

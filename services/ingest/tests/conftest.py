@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from ingest.adapters.export_view import InMemoryExportView
 from ingest.adapters.key_store import InMemoryKeyStore
 from ingest.adapters.publisher import InMemoryPublisher
 from ingest.adapters.rate_limiter import InMemoryRateLimiter
 from ingest.app import create_app
+from ingest.domain.rest_api_keys import PERMISSIONS
 from ingest.settings import IngestSettings
 
 PARTNER_KEY = "mp-partner-key"
@@ -34,6 +36,14 @@ class Harness:
     publisher: InMemoryPublisher
     keys: InMemoryKeyStore
     settings: IngestSettings
+    rest_keys: InMemoryKeyStore
+    export_view: InMemoryExportView
+
+    async def new_rest_key(self, workspace: str = "acme", permissions: tuple[str, ...] = PERMISSIONS) -> str:
+        response = await self.client.post(f"/workspaces/{workspace}/rest-api-keys", headers=ADMIN,
+                                          json={"name": "backend", "permissions": list(permissions)})
+        assert response.status_code == 201, response.text
+        return response.json()["rest_api_key"]
 
     async def new_key(self, workspace: str = "acme") -> str:
         response = await self.client.post(f"/workspaces/{workspace}/data-import-keys", headers=ADMIN)
@@ -43,10 +53,11 @@ class Harness:
 
 async def make_harness(rate_limit: int = 1000, **overrides) -> tuple[Harness, httpx.AsyncClient]:
     settings = make_settings(**overrides)
-    publisher, keys = InMemoryPublisher(), InMemoryKeyStore()
-    app = create_app(settings, publisher=publisher, keys=keys, rate_limiter=InMemoryRateLimiter(rate_limit))
+    publisher, keys, rest_keys, view = InMemoryPublisher(), InMemoryKeyStore(), InMemoryKeyStore(), InMemoryExportView()
+    app = create_app(settings, publisher=publisher, keys=keys, rate_limiter=InMemoryRateLimiter(rate_limit),
+                     rest_keys=rest_keys, export_view=view)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
-    return Harness(client, publisher, keys, settings), client
+    return Harness(client, publisher, keys, settings, rest_keys, view), client
 
 
 @pytest.fixture

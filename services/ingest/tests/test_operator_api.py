@@ -104,9 +104,9 @@ async def test_identity_requests_are_published_keyed_by_workspace(harness, path,
 @pytest.mark.parametrize(("path", "body", "message"), [
     ("track", {}, "body must hold at least one entry in attributes"),
     ("track", {"attributes": []}, "body must hold at least one entry in attributes"),
-    ("track", {"attributes": [{}]}, "attributes[0] exactly one of external_id, device_id is required"),
+    ("track", {"attributes": [{}]}, "attributes[0] exactly one of external_id, device_id, user_alias, braze_id is required"),
     ("track", {"attributes": [{"external_id": "u", "device_id": "d"}]},
-     "attributes[0] exactly one of external_id, device_id is required"),
+     "attributes[0] exactly one of external_id, device_id, user_alias, braze_id is required"),
     ("track", {"attributes": [{"external_id": 5}]}, "attributes[0].external_id must be a string"),
     ("track", {"attributes": [{"external_id": "x" * 513}]}, "attributes[0].external_id must be at most 512 characters"),
     ("track", {"attributes": [{"external_id": "u", "first_name": "A"}]}, "attributes[0].first_name is not an allowed field"),
@@ -126,7 +126,7 @@ async def test_identity_requests_are_published_keyed_by_workspace(harness, path,
      "merge_updates[0] must name two different profiles"),
     ("delete", {"external_ids": [None]}, "external_ids[0] must be a string"),
     ("delete", {"user_aliases": [{"alias_name": "n", "alias_label": None}]}, "user_aliases[0].alias_label must be a string"),
-    ("delete", {}, "body must hold at least one entry in external_ids, user_aliases, device_ids"),
+    ("delete", {}, "body must hold at least one entry in external_ids, user_aliases, device_ids, braze_ids"),
 ])
 async def test_malformed_identity_entries_are_400_naming_the_field(harness, path, body, message):
     response = await harness.client.post(f"/workspaces/acme/users/{path}", headers=ADMIN, json=body)

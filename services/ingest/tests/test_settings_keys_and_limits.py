@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from ingest.adapters.key_store import InMemoryKeyStore
 from ingest.adapters.rate_limiter import InMemoryRateLimiter
-from ingest.domain.data_import_keys import KeyOwner, issue_key, key_hash, masked, plausible_client_secret
 from ingest.domain.rate_limit import current_window
+from ingest.domain.workspace_keys import KeyOwner, issue_key, key_hash, masked, plausible_client_secret
 from ingest.settings import IngestSettings, parse_partner_keys
 from pydantic import ValidationError
 
@@ -53,11 +53,11 @@ def test_environment_names(monkeypatch):
 def test_issued_keys_are_random_and_kept_only_as_hash_and_mask():
     now = datetime(2026, 1, 1, tzinfo=UTC)
     first, second = issue_key(now), issue_key(now)
-    assert first.data_import_key != second.data_import_key and first.key_id != second.key_id
+    assert first.secret != second.secret and first.key_id != second.key_id
     record = first.record
-    assert record.key_hash == key_hash(first.data_import_key) and len(record.key_hash) == 64
-    assert first.data_import_key not in repr(record)
-    assert record.masked == masked(first.data_import_key) and len(record.masked) == 13
+    assert record.key_hash == key_hash(first.secret) and len(record.key_hash) == 64
+    assert first.secret not in repr(record)
+    assert record.masked == masked(first.secret) and len(record.masked) == 13
 
 
 def test_only_plausible_client_secrets_are_looked_up():
@@ -68,8 +68,8 @@ def test_only_plausible_client_secrets_are_looked_up():
 async def test_in_memory_key_store_round_trip():
     store, issued = InMemoryKeyStore(), issue_key(datetime(2026, 1, 1, tzinfo=UTC))
     await store.add("acme", issued.record)
-    assert await store.owner_of(issued.data_import_key) == KeyOwner("acme", issued.key_id)
-    assert await store.delete("acme", issued.key_id) and await store.owner_of(issued.data_import_key) is None
+    assert await store.owner_of(issued.secret) == KeyOwner("acme", issued.key_id)
+    assert await store.delete("acme", issued.key_id) and await store.owner_of(issued.secret) is None
 
 
 def test_windows_are_hours_and_retry_after_counts_to_the_next():

@@ -193,14 +193,16 @@ class BookStore:
         for key, n in counts.items():
             writes.incrby(layout.forwarded(ws, key), -n)
 
-    async def load(self, ws: str, identifiers: Iterable[Identifier], with_parking: bool) -> Book:
+    async def load(self, ws: str, identifiers: Iterable[Identifier], with_parking: bool,
+                   user_ids: Iterable[str] = ()) -> Book:
         """The part of `ws`'s book the rules may touch when applying entries that name
-        `identifiers`: their lookups, the profiles they name with all of those profiles'
-        identifiers, and (with parking) their parked changes and the park counts."""
+        `identifiers` (and profiles by internal ID, `user_ids`): their lookups, the profiles
+        they name with all of those profiles' identifiers, and (with parking) their parked
+        changes and the park counts."""
         identifiers = list(identifiers)
         book = Book(ws)
         named = await self.lookups(ws, identifiers)
-        profiles = await self.profiles(ws, named.values())
+        profiles = await self.profiles(ws, [*named.values(), *user_ids])
         owned = [(t, f) for p in profiles.values() for t, f in _identifiers_of(p)]
         layout = self.layout(ws)
         others = await self._hmget_spread(layout, ws, sorted(set(owned) - named.keys()))

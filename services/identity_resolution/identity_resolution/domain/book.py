@@ -35,7 +35,8 @@ class Profile:
         return self.external_id is not None
 
     def snapshot(self, workspace_id: str, now: datetime) -> ProfileUpdated:
-        """What identity.profiles carries for this profile: identifiers in byte order."""
+        """What identity.profiles carries for this profile: identifiers in byte order, and its
+        attributes."""
         return ProfileUpdated(
             workspace_id=workspace_id,
             user_id=self.user_id,
@@ -43,6 +44,7 @@ class Profile:
             identified=self.identified,
             aliases=[alias_from_key(k) for k in sorted(self.aliases, key=sort_key)],
             device_ids=sorted(self.devices, key=sort_key),
+            custom_attributes=dict(sorted(self.attributes.items())),
             updated_at=now,
         )
 

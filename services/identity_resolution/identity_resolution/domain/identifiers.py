@@ -52,7 +52,8 @@ def derive_user_id(workspace_id: str, source: str, index: int) -> str:
     return "u" + hashlib.sha1(f"{workspace_id}|{source}|{index}".encode()).hexdigest()[:23]
 
 
-UNKNOWN_REASON = {"external_id": "unknown_external_id", "alias": "unknown_alias", "device_id": "unknown_device_id"}
+UNKNOWN_REASON = {"external_id": "unknown_external_id", "alias": "unknown_alias", "device_id": "unknown_device_id",
+                  "user_id": "unknown_braze_id"}
 """The unmatched / skipped reason for an identifier of each kind that names no profile."""
 
 

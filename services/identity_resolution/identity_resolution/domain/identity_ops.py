@@ -1,19 +1,21 @@
 """How profiles come to exist, change and go (SPEC §2 profile identity API, §3 merges);
 applied to a book loaded by `adapters/book_store.py`.
 
-- track: a new external ID creates an identified profile, a new device ID an anonymous one;
-  a known one is a touch (nothing published).
+- track: a new external ID creates an identified profile, a new device ID an anonymous one,
+  a new alias an alias-only one (none of them with `update_existing_only`); a known one, or a
+  `braze_id` (the internal user ID), is a touch. The attributes given are kept as their latest
+  values; identity.profiles hears of a profile only when it is created or a value changed.
 - alias/new: adds an alias to the profile of `external_id`, or creates an alias-only profile.
 - identify: an alias-only or anonymous profile gets an external ID; a new one makes it
   identified (its devices then no longer match), an existing one merges it into that profile.
-- merge: the kept profile receives the merged one's aliases and devices; the merged profile
-  and its external ID disappear.
+- merge: the kept profile receives the merged one's aliases and devices, and the attributes it
+  has no value of; the merged profile and its external ID disappear.
 - delete: the profile and every identifier pointing to it disappear.
 Whenever an identifier starts naming a profile, the changes parked for it are applied.
 Entries naming unknown or bogus identifiers are skipped and counted, never an error; each
 skipped entry is reported by its index among the request's entries, lists in the order of
 the request's fields (identify: aliases_to_identify, then devices_to_identify; delete:
-external_ids, user_aliases, device_ids).
+external_ids, user_aliases, device_ids, braze_ids).
 """
 
 from __future__ import annotations
@@ -27,13 +29,23 @@ from cohort_shared.schemas import (
     ProfileDeleted,
     ProfileMergeAnnounced,
     ProfilesMerged,
+    TrackedUser,
     TrackRequested,
 )
 from cohort_shared.topics import IDENTITY_MERGES, IDENTITY_PROFILES
 
-from .book import Book, Profile
+from .book import Book, CreatedAs, Profile
 from .effects import Applied, Clock
-from .identifiers import UNKNOWN_REASON, alias_key, as_identifier, derive_user_id, is_bogus, is_bogus_identifier, ref_of
+from .identifiers import (
+    UNKNOWN_REASON,
+    UserRef,
+    alias_key,
+    as_identifier,
+    derive_user_id,
+    is_bogus,
+    is_bogus_identifier,
+    ref_of,
+)
 from .matching import drain_parked
 
 IdentityRequest = TrackRequested | AliasRequested | IdentifyRequested | MergeRequested | DeleteRequested
@@ -58,24 +70,65 @@ def apply_identity_request(book: Book, request: IdentityRequest, clock: Clock) -
 def _track(book: Book, request: TrackRequested, clock: Clock, applied: Applied) -> None:
     for index, user in enumerate(request.attributes):
         applied.entry = index
-        if user.external_id is not None:
-            identifier = Identifier(kind="external_id", value=user.external_id)
-            table, created_as = book.external_ids, "identified"
-        else:
-            identifier = Identifier(kind="device_id", value=user.device_id or "")
-            table, created_as = book.devices, "anonymous"
+        if user.braze_id is not None:  # names an existing profile; never creates one
+            profile = book.profiles.get(user.braze_id)
+            if profile is None:
+                applied.skip("unknown_braze_id")
+            else:
+                _set_attributes(book, profile, user.custom_attributes, clock, applied)
+            continue
+        identifier = tracked_identifier(user)
         if is_bogus_identifier(identifier):
             applied.skip("invalid_identifier")
             continue
-        if identifier.value in table:
-            continue  # a touch
-        profile = book.create(derive_user_id(book.workspace_id, request.request_id, index), created_as)
-        if user.external_id is not None:
+        profile = book.holder(ref_of(identifier))
+        if profile is not None:  # a touch, perhaps with new attribute values
+            _set_attributes(book, profile, user.custom_attributes, clock, applied)
+            continue
+        if user.update_existing_only:
+            applied.skip(UNKNOWN_REASON[identifier.kind])
+            continue
+        profile = book.create(derive_user_id(book.workspace_id, request.request_id, index), CREATED_AS[identifier.kind])
+        if identifier.kind == "external_id":
             book.set_external_id(profile, identifier.value)
-        else:
+        elif identifier.kind == "device_id":
             book.add_device(profile, identifier.value)
+        else:
+            book.add_alias(profile, alias_key(identifier.label or "", identifier.value))
+        profile.attributes = updated_attributes(profile.attributes, user.custom_attributes)
         _publish(book, profile, clock, applied)
         drain_parked(book, identifier, profile, clock, applied)
+
+
+CREATED_AS: dict[str, CreatedAs] = {"external_id": "identified", "device_id": "anonymous", "alias": "alias"}
+
+
+def tracked_identifier(user: TrackedUser) -> Identifier:
+    """The identifier a users/track object names its profile by (not a braze_id)."""
+    if user.external_id is not None:
+        return Identifier(kind="external_id", value=user.external_id)
+    if user.user_alias is not None:
+        return Identifier(kind="alias", value=user.user_alias.alias_name, label=user.user_alias.alias_label)
+    return Identifier(kind="device_id", value=user.device_id or "")
+
+
+def updated_attributes(current: dict, given: dict) -> dict:
+    """Each given attribute's latest value; null removes the attribute (as Braze does)."""
+    result = dict(current)
+    for name, value in given.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result
+
+
+def _set_attributes(book: Book, profile: Profile, given: dict, clock: Clock, applied: Applied) -> None:
+    """Keep the latest values; identity.profiles hears of the profile only if one changed."""
+    attributes = updated_attributes(profile.attributes, given)
+    if attributes != profile.attributes:
+        profile.attributes = attributes
+        _publish(book, profile, clock, applied)
 
 
 def _alias(book: Book, request: AliasRequested, clock: Clock, applied: Applied) -> None:
@@ -153,11 +206,14 @@ def _merge_all(book: Book, request: MergeRequested, clock: Clock, applied: Appli
 
 
 def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Clock, applied: Applied) -> None:
-    """`kept` receives `merged`'s aliases and devices; `merged` and its external ID disappear."""
+    """`kept` receives `merged`'s aliases, devices and the attributes it lacks (as Braze merges
+    fields); `merged` and its external ID disappear."""
     for key in merged.aliases:
         book.add_alias(kept, key)
     for device_id in merged.devices:
         book.add_device(kept, device_id)
+    gained = {name: value for name, value in merged.attributes.items() if name not in kept.attributes}
+    kept.attributes = {**kept.attributes, **gained}
     if merged.external_id is not None:
         book.external_ids.pop(merged.external_id, None)
     book.profiles.pop(merged.user_id, None)
@@ -176,25 +232,26 @@ def _merge(book: Book, merged: Profile, kept: Profile, source_id: str, clock: Cl
             merged_at=clock.now,
         ),
     )
-    if merged.aliases or merged.devices:
+    if merged.aliases or merged.devices or gained:
         _publish(book, kept, clock, applied)
     applied.emit(IDENTITY_PROFILES, merged.user_id, None)
 
 
 def _delete(book: Book, request: DeleteRequested, clock: Clock, applied: Applied) -> None:
     named = (
-        [Identifier(kind="external_id", value=v) for v in request.external_ids]
-        + [Identifier(kind="alias", value=a.alias_name, label=a.alias_label) for a in request.user_aliases]
-        + [Identifier(kind="device_id", value=v) for v in request.device_ids]
+        [ref_of(Identifier(kind="external_id", value=v)) for v in request.external_ids]
+        + [ref_of(Identifier(kind="alias", value=a.alias_name, label=a.alias_label)) for a in request.user_aliases]
+        + [ref_of(Identifier(kind="device_id", value=v)) for v in request.device_ids]
+        + [UserRef("user_id", v) for v in request.braze_ids]
     )
-    for index, identifier in enumerate(named):
+    for index, ref in enumerate(named):
         applied.entry = index
-        if is_bogus_identifier(identifier):
+        if ref.kind != "user_id" and is_bogus_identifier(Identifier(kind=ref.kind, value=ref.value, label=ref.label)):
             applied.skip("invalid_identifier")
             continue
-        profile = book.holder(ref_of(identifier))
+        profile = book.holder(ref)
         if profile is None:
-            applied.skip(UNKNOWN_REASON[identifier.kind])
+            applied.skip(UNKNOWN_REASON[ref.kind])
             continue
         book.remove(profile)
         deleted = ProfileDeleted(
@@ -215,8 +272,7 @@ def _publish(book: Book, profile: Profile, clock: Clock, applied: Applied) -> No
 def named_identifiers(request: IdentityRequest) -> list[Identifier]:
     """Every identifier `request` names: what a store must load to apply it."""
     if isinstance(request, TrackRequested):
-        return [Identifier(kind="external_id", value=u.external_id) if u.external_id is not None
-                else Identifier(kind="device_id", value=u.device_id or "") for u in request.attributes]
+        return [tracked_identifier(u) for u in request.attributes if u.braze_id is None]
     if isinstance(request, AliasRequested):
         named = [Identifier(kind="alias", value=e.alias_name, label=e.alias_label) for e in request.user_aliases]
         return named + [Identifier(kind="external_id", value=e.external_id)
@@ -232,3 +288,12 @@ def named_identifiers(request: IdentityRequest) -> list[Identifier]:
     return ([Identifier(kind="external_id", value=v) for v in request.external_ids]
             + [Identifier(kind="alias", value=a.alias_name, label=a.alias_label) for a in request.user_aliases]
             + [Identifier(kind="device_id", value=v) for v in request.device_ids])
+
+
+def named_user_ids(request: IdentityRequest) -> list[str]:
+    """Internal user IDs (Braze's braze_id) `request` names: profiles a store must load too."""
+    if isinstance(request, TrackRequested):
+        return [u.braze_id for u in request.attributes if u.braze_id is not None]
+    if isinstance(request, DeleteRequested):
+        return list(request.braze_ids)
+    return []

@@ -38,6 +38,7 @@ async def get_identity(workspace_id: str, user_ref: str, request: Request) -> JS
             for a in (alias_from_key(k) for k in sorted(profile.aliases, key=sort_key))
         ],
         "device_ids": sorted(profile.devices, key=sort_key),
+        "custom_attributes": dict(sorted(profile.attributes.items())),
     })
 
 

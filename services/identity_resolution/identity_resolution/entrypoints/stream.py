@@ -39,7 +39,7 @@ from prometheus_client import Counter, Gauge
 from ..adapters.book_store import BookStore
 from ..domain.book import Book, park_key
 from ..domain.effects import Applied, Clock
-from ..domain.identity_ops import apply_identity_request, named_identifiers
+from ..domain.identity_ops import apply_identity_request, named_identifiers, named_user_ids
 from ..domain.matching import PARKABLE, match, resolve_cohort_changes
 from ..settings import SERVICE, IdentitySettings
 
@@ -157,7 +157,8 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
         for message in messages:
             by_workspace[message.workspace_id].append(message)
         for ws, batch in by_workspace.items():
-            book = await store.load(ws, [i for m in batch for i in _named(m)], with_parking=True)
+            book = await store.load(ws, [i for m in batch for i in _named(m)], with_parking=True,
+                                    user_ids=[u for m in batch if isinstance(m, IdentityRequest) for u in named_user_ids(m)])
             done: Tally = Tally()
             for message in batch:
                 if isinstance(message, s.CohortChangesForwarded):

@@ -1,9 +1,11 @@
-"""Data import keys in Redis, stored only as SHA-256 hashes.
+"""Workspace keys in Redis, stored only as SHA-256 hashes; one store per `KeyKind` (data
+import keys, REST API keys), the same code for both.
 
-Layout (every key behind REDIS_KEY_PREFIX, per-workspace ones with the `{ws}` hash tag):
-- `ingest:{ws}:data-import-keys` hash: key_id → JSON {key_hash, masked, created_at}
-- `ingest:{ws}:data-import-keys:last-used` hash: key_id → ISO time of its last request
-- `ingest:data-import-key:<sha256>` hash: workspace_id, key_id — the per-request lookup
+Layout (every key behind REDIS_KEY_PREFIX, per-workspace ones with the `{ws}` hash tag;
+`<kind>` is the kind's name, e.g. `data-import-key`):
+- `ingest:{ws}:<kind>s` hash: key_id → JSON {key_hash, masked, created_at[, name, permissions]}
+- `ingest:{ws}:<kind>s:last-used` hash: key_id → ISO time of its last request
+- `ingest:<kind>:<sha256>` hash: workspace_id, key_id[, permissions] — the per-request lookup
 
 The lookup key lives in another Cluster slot than the workspace's hashes, so the writes are
 ordered instead of transactional: the lookup is written last on create and deleted first
@@ -21,7 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 from cohort_shared.redis_store import KeySpace
 
-from ..domain.data_import_keys import KeyOwner, KeyRecord, key_hash, plausible_client_secret
+from ..domain.workspace_keys import DATA_IMPORT_KEYS, KeyKind, KeyOwner, KeyRecord, key_hash, plausible_client_secret
 
 SERVICE = "ingest"
 
@@ -35,7 +37,10 @@ class KeyStore(Protocol):
 
 
 def _record_json(record: KeyRecord) -> bytes:
-    return orjson.dumps({"key_hash": record.key_hash, "masked": record.masked, "created_at": record.created_at})
+    body = {"key_hash": record.key_hash, "masked": record.masked, "created_at": record.created_at}
+    if record.name is not None:
+        body |= {"name": record.name, "permissions": list(record.permissions)}
+    return orjson.dumps(body)
 
 
 def _record_from(key_id: str, raw: bytes, last_used: bytes | None) -> KeyRecord:
@@ -44,28 +49,33 @@ def _record_from(key_id: str, raw: bytes, last_used: bytes | None) -> KeyRecord:
         key_id=key_id, key_hash=data["key_hash"], masked=data["masked"],
         created_at=datetime.fromisoformat(data["created_at"]),
         last_used_at=datetime.fromisoformat(last_used.decode()) if last_used else None,
+        name=data.get("name"), permissions=tuple(data.get("permissions", ())),
     )
 
 
 class RedisKeyStore:
-    """The key store on Redis."""
+    """The key store of one kind of key, on Redis."""
 
-    def __init__(self, client: aioredis.Redis, key_prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, key_prefix: str, kind: KeyKind = DATA_IMPORT_KEYS) -> None:
         self._redis = client
         self._keys = KeySpace(key_prefix, SERVICE)
+        self._kind = kind
 
     def _records(self, workspace_id: str) -> str:
-        return self._keys.workspace(workspace_id, "data-import-keys")
+        return self._keys.workspace(workspace_id, f"{self._kind.name}s")
 
     def _last_used(self, workspace_id: str) -> str:
-        return self._keys.workspace(workspace_id, "data-import-keys", "last-used")
+        return self._keys.workspace(workspace_id, f"{self._kind.name}s", "last-used")
 
     def _lookup(self, hashed: str) -> str:
-        return self._keys.service_wide("data-import-key", hashed)
+        return self._keys.service_wide(self._kind.name, hashed)
 
     async def add(self, workspace_id: str, record: KeyRecord) -> None:
         await self._redis.hset(self._records(workspace_id), record.key_id, _record_json(record))
-        await self._redis.hset(self._lookup(record.key_hash), mapping={"workspace_id": workspace_id, "key_id": record.key_id})
+        lookup = {"workspace_id": workspace_id, "key_id": record.key_id}
+        if record.permissions:
+            lookup["permissions"] = " ".join(record.permissions)
+        await self._redis.hset(self._lookup(record.key_hash), mapping=lookup)
 
     async def all_in(self, workspace_id: str) -> list[KeyRecord]:
         records = await self._redis.hgetall(self._records(workspace_id))
@@ -88,7 +98,8 @@ class RedisKeyStore:
         found = await self._redis.hgetall(self._lookup(key_hash(client_secret)))
         if not found:
             return None
-        return KeyOwner(found[b"workspace_id"].decode(), found[b"key_id"].decode())
+        permissions = frozenset(found.get(b"permissions", b"").decode().split())
+        return KeyOwner(found[b"workspace_id"].decode(), found[b"key_id"].decode(), permissions)
 
     async def mark_used(self, owner: KeyOwner, now: datetime) -> None:
         await self._redis.hset(self._last_used(owner.workspace_id), owner.key_id, now.isoformat())
@@ -103,7 +114,7 @@ class InMemoryKeyStore:
 
     async def add(self, workspace_id: str, record: KeyRecord) -> None:
         self._records.setdefault(workspace_id, {})[record.key_id] = record
-        self._owners[record.key_hash] = KeyOwner(workspace_id, record.key_id)
+        self._owners[record.key_hash] = KeyOwner(workspace_id, record.key_id, frozenset(record.permissions))
 
     async def all_in(self, workspace_id: str) -> list[KeyRecord]:
         return sorted(self._records.get(workspace_id, {}).values(), key=lambda r: (r.created_at, r.key_id))

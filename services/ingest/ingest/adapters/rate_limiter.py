@@ -1,4 +1,5 @@
-"""Counting requests per data import key per hour (see domain/rate_limit.py for the window)."""
+"""Counting requests per fixed window (see domain/rate_limit.py): per data import key per
+hour, and per workspace and Braze REST endpoint group."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from cohort_shared.redis_store import KeySpace
 
-from ..domain.data_import_keys import KeyOwner
-from ..domain.rate_limit import WINDOW_SECONDS, current_window, over_limit
+from ..domain.rate_limit import WINDOW_SECONDS, Limit, Quota, quota_after
+from ..domain.workspace_keys import KeyOwner
 from .key_store import SERVICE
 
 
 class RateLimiter(Protocol):
     async def retry_after(self, owner: KeyOwner) -> int | None:
-        """Count this request; None if allowed, else the seconds until it would be."""
+        """Count this request of a data import key; None if allowed, else the seconds until it would be."""
+        ...
+
+    async def take(self, workspace_id: str, counter: str, limit: Limit) -> Quota:
+        """Count this request on the workspace's `counter`; what is left of `limit`."""
         ...
 
 
@@ -27,29 +32,36 @@ class RedisRateLimiter:
                  clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._keys = KeySpace(key_prefix, SERVICE)
-        self._limit = limit_per_hour
+        self._hourly = Limit(limit_per_hour, WINDOW_SECONDS)
         self._clock = clock
 
     async def retry_after(self, owner: KeyOwner) -> int | None:
-        window = current_window(self._clock())
-        counter = self._keys.workspace(owner.workspace_id, "rate", owner.key_id, str(window.window_id))
+        return (await self.take(owner.workspace_id, owner.key_id, self._hourly)).retry_after
+
+    async def take(self, workspace_id: str, counter: str, limit: Limit) -> Quota:
+        now = self._clock()
+        window_id = int(now // limit.window_seconds)
+        key = self._keys.workspace(workspace_id, "rate", counter, str(window_id))
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incr(counter)
-            pipe.expire(counter, WINDOW_SECONDS + 60, nx=True)
+            pipe.incr(key)
+            pipe.expire(key, limit.window_seconds + 60, nx=True)
             count, _ = await pipe.execute()
-        return window.seconds_left if over_limit(count, self._limit) else None
+        return quota_after(count, limit, now)
 
 
 class InMemoryRateLimiter:
     """The same contract in a dict, for unit tests."""
 
     def __init__(self, limit_per_hour: int, clock: Callable[[], float] = time.time) -> None:
-        self._limit = limit_per_hour
+        self._hourly = Limit(limit_per_hour, WINDOW_SECONDS)
         self._clock = clock
-        self._counts: dict[tuple[str, int], int] = {}
+        self._counts: dict[tuple[str, str, int, int], int] = {}
 
     async def retry_after(self, owner: KeyOwner) -> int | None:
-        window = current_window(self._clock())
-        slot = (owner.key_id, window.window_id)
+        return (await self.take(owner.workspace_id, owner.key_id, self._hourly)).retry_after
+
+    async def take(self, workspace_id: str, counter: str, limit: Limit) -> Quota:
+        now = self._clock()
+        slot = (workspace_id, counter, limit.window_seconds, int(now // limit.window_seconds))
         self._counts[slot] = self._counts.get(slot, 0) + 1
-        return window.seconds_left if over_limit(self._counts[slot], self._limit) else None
+        return quota_after(self._counts[slot], limit, now)

@@ -19,10 +19,13 @@ class RequestRejected(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = dict(headers or {})
+        self.details = dict(details or {})
+        """More of the answer beside `message` (Braze's `errors` list)."""
 
 
 class InvalidRequest(RequestRejected):
@@ -31,6 +34,10 @@ class InvalidRequest(RequestRejected):
 
 class Unauthorized(RequestRejected):
     status = 401
+
+
+class Forbidden(RequestRejected):
+    status = 403
 
 
 class NotFound(RequestRejected):
@@ -44,11 +51,9 @@ class BodyTooLarge(RequestRejected):
 class RateLimited(RequestRejected):
     status = 429
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(
-            "Rate limit exceeded for this data import key; retry later",
-            headers={"Retry-After": str(retry_after_seconds)},
-        )
+    def __init__(self, retry_after_seconds: int, message: str = "Rate limit exceeded for this data import key; retry later",
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_seconds), **(headers or {})})
 
 
 class Unavailable(RequestRejected):

@@ -86,6 +86,7 @@ class DeleteBody(IdentityBody):
     external_ids: list[IdentifierString] = _entries()
     user_aliases: list[s.Alias] = _entries()
     device_ids: list[IdentifierString] = _entries()
+    braze_ids: list[s.UserId] = _entries()
 
 
 IDENTITY_BODIES: dict[str, type[IdentityBody]] = {

@@ -16,14 +16,15 @@ from ..domain.errors import RequestRejected, describe_validation_error
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status, headers=headers)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None,
+                   details: dict | None = None) -> JSONResponse:
+    return JSONResponse({"message": message, **(details or {})}, status_code=status, headers=headers)
 
 
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestRejected)
     async def on_rejected(request: Request, error: RequestRejected) -> JSONResponse:
-        return error_response(error.status, error.message, error.headers)
+        return error_response(error.status, error.message, error.headers, error.details)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -60,3 +60,68 @@ class KeyList(BaseModel):
 def errors(*statuses: int) -> dict:
     """The `responses=` of a route: each status answers an ErrorBody."""
     return {status: {"model": ErrorBody} for status in statuses}
+
+
+class CreatedRestKey(BaseModel):
+    """The REST API key in clear: shown this once, never again; `rest_endpoint` is the base URL
+    to give a Braze client."""
+
+    key_id: str
+    rest_api_key: str
+    name: str
+    permissions: list[str]
+    rest_endpoint: str
+
+
+class ListedRestKey(ListedKey):
+    name: str
+    permissions: list[str]
+
+
+class RestKeyList(BaseModel):
+    keys: list[ListedRestKey]
+    next_cursor: str | None = Field(description="the cursor of the next page; null on the last page")
+
+
+class BrazeObjectError(BaseModel):
+    """An invalid object of the request, not applied (the valid ones were)."""
+
+    type: str = Field(description="what is wrong with it")
+    input_array: str = Field(description="the array it was in")
+    index: int = Field(description="its index in that array")
+
+
+class BrazeSuccess(BaseModel):
+    """Braze's answer: `success` once the valid objects are durably in Kafka, with Braze's
+    counts (`attributes_processed`, `events_processed`, `purchases_processed`, `aliases_processed`,
+    `deleted`, as the endpoint has them) and the objects not applied."""
+
+    model_config = {"extra": "allow"}
+    message: Literal["success"] = "success"
+    errors: list[BrazeObjectError] | None = None
+
+
+class BrazeError(ErrorBody):
+    """A refused request: `message`, and for a request with no valid object, `errors`."""
+
+    errors: list[BrazeObjectError] | None = None
+
+
+class ExportedUser(BaseModel):
+    model_config = {"extra": "allow"}
+    external_id: str | None
+    braze_id: str
+    user_aliases: list[dict[str, str]]
+    custom_attributes: dict | None = None
+    cohorts: list[dict[str, str]] | None = None
+
+
+class ExportSuccess(BaseModel):
+    message: Literal["success"] = "success"
+    users: list[ExportedUser]
+    invalid_user_ids: list[str]
+
+
+def braze_errors(*statuses: int) -> dict:
+    """The `responses=` of a Braze route: each status answers a BrazeError."""
+    return {status: {"model": BrazeError} for status in statuses}

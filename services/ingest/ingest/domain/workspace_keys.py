@@ -1,4 +1,5 @@
-"""Data import keys: how they are made, stored (as hashes only) and shown (masked).
+"""Workspace keys — data import keys and REST API keys (docs/braze-rest.md) — made, stored
+(as hashes only) and shown (masked) by one set of rules; `KeyKind` says which.
 
 A key is 32 random bytes (256 bits) from `secrets`. It is stored only as its SHA-256:
 a slow, salted password hash (bcrypt, argon2) exists to make guessing a *low-entropy*
@@ -13,20 +14,32 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cohort_shared.schemas import WORKSPACE_PATTERN
 
 from .errors import InvalidRequest
 
-KEY_PREFIX = "dik_"  # recognisable in a leaked-secret scan, like GitHub's ghp_ tokens
 MAX_CLIENT_SECRET_LENGTH = 256  # far longer than any key we issue; longer ones are not even hashed
 SHOWN_CHARS = 4
 
 
-def new_data_import_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+@dataclass(frozen=True)
+class KeyKind:
+    """One kind of workspace key: its clear-text prefix (recognisable in a leaked-secret scan,
+    like GitHub's ghp_ tokens) and the name its records are stored under."""
+
+    name: str
+    prefix: str
+
+
+DATA_IMPORT_KEYS = KeyKind("data-import-key", "dik_")
+REST_API_KEYS = KeyKind("rest-api-key", "rak_")
+
+
+def new_key(kind: KeyKind) -> str:
+    return kind.prefix + secrets.token_urlsafe(32)
 
 
 def new_key_id() -> str:
@@ -37,10 +50,10 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def masked(key: str) -> str:
+def masked(key: str, kind: KeyKind = DATA_IMPORT_KEYS) -> str:
     """`dik_AbCd…wxyz`-style: enough to tell keys apart, 48 of 256 bits shown."""
-    body = key.removeprefix(KEY_PREFIX)
-    return f"{KEY_PREFIX}{body[:SHOWN_CHARS]}…{body[-SHOWN_CHARS:]}"
+    body = key.removeprefix(kind.prefix)
+    return f"{kind.prefix}{body[:SHOWN_CHARS]}…{body[-SHOWN_CHARS:]}"
 
 
 def plausible_client_secret(value: object) -> bool:
@@ -56,10 +69,11 @@ def check_workspace(workspace_id: str) -> str:
 
 @dataclass(frozen=True)
 class KeyOwner:
-    """Who a valid data import key belongs to."""
+    """Who a valid key belongs to, and (REST API keys) the endpoints it may call."""
 
     workspace_id: str
     key_id: str
+    permissions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class KeyRecord:
     masked: str
     created_at: datetime
     last_used_at: datetime | None = None
+    name: str | None = None
+    permissions: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -78,10 +94,11 @@ class IssuedKey:
     """A freshly created key: the only time the clear key exists outside the caller."""
 
     key_id: str
-    data_import_key: str
+    secret: str
     record: KeyRecord
 
 
-def issue_key(now: datetime) -> IssuedKey:
-    key, key_id = new_data_import_key(), new_key_id()
-    return IssuedKey(key_id, key, KeyRecord(key_id, key_hash(key), masked(key), now))
+def issue_key(now: datetime, kind: KeyKind = DATA_IMPORT_KEYS, name: str | None = None,
+              permissions: tuple[str, ...] = ()) -> IssuedKey:
+    key, key_id = new_key(kind), new_key_id()
+    return IssuedKey(key_id, key, KeyRecord(key_id, key_hash(key), masked(key, kind), now, None, name, permissions))
