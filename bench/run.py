@@ -26,6 +26,7 @@ from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.state.client import connect_state, is_cluster, used_memory  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
+from delivery import measure_delivery  # noqa: E402
 from pipeline import (  # noqa: E402
     ChangeCounter,
     Driver,
@@ -49,6 +50,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--durability-members", type=int,
                         help="cohort size of the appendfsync everysec/always comparison (default: members, at most "
                              "200,000; 0 skips it)")
+    parser.add_argument("--delivery-events", type=int,
+                        help="events of the webhook delivery run (default 50,000; --quick: 5,000; 0 skips it)")
+    parser.add_argument("--delivery-only", action="store_true", help="run only the baseline and the delivery part")
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="where latest.{md,json,png} go")
     args = parser.parse_args()
@@ -56,6 +60,8 @@ def parse_args() -> argparse.Namespace:
         args.members = 10_000_000
     args.members = args.members or (20_000 if args.quick else 1_000_000)
     args.latency_seconds = args.latency_seconds or (5 if args.quick else 20)
+    if args.delivery_events is None:
+        args.delivery_events = 5_000 if args.quick else 50_000
     if args.durability_members is None:
         args.durability_members = min(args.members, 200_000)
     return args
@@ -132,7 +138,7 @@ async def main() -> None:
                      "kafka_brokers": len(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))}
     print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
 
-    print("1/6 baseline: one Kafka hop in Python …", flush=True)
+    print("1/7 baseline: one Kafka hop in Python …", flush=True)
     results["baseline"] = await one_hop(settings, settings.topics.name("bench.baseline"), n)
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -142,56 +148,13 @@ async def main() -> None:
     driver = Driver(services, args.concurrency)
     counter = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes)
     try:
-        memory_at_start = await used_memory(redis)
-        results["redis_mode"] = (f"a cluster of {len(redis.get_primaries())} masters" if is_cluster(redis)
-                                 else "single server")
-        print(f"2/6 pre-loading {n:,} identified users …", flush=True)
-        t0 = time.perf_counter()
-        await driver.preload_users(n)
-        results["preload_seconds"] = round(time.perf_counter() - t0, 1)
-        # Every service done with the profiles before the import starts: the import is measured alone.
-        groups = [settings.group_id(service) for service in ("identity-resolution", "segment-store")]
-        results["preload_settle_seconds"] = await wait_until_caught_up(settings, groups, timeout=max(300, n / 1000))
-        results["redis_bytes_per_profile"] = round(
-            (await used_memory(redis) - memory_at_start) / n, 1)
-        await counter.start()
-
-        print(f"3/6 importing a {n:,}-member cohort …", flush=True)
-        memory_before = await used_memory(redis)
-        meter = CostMeter(services)
-        results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
-        results["cost"] = meter.finish(n)
-        memory_after = await used_memory(redis)
-        results["redis_bytes_per_membership"] = round((memory_after - memory_before) / n, 1)
-        results["pipeline"]["ratio_to_baseline"] = round(
-            results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
-
-        print(f"4/6 latency at {args.latency_rate:,} changes/s …", flush=True)
-        timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
-        await timed.start()
-        count = min(n, args.latency_rate * args.latency_seconds)
-        results["latency"] = await measure_latency(driver, timed, "bench_latency", range(count), args.latency_rate)
-        await timed.stop()
-
-        if args.durability_members:
-            print(f"5/6 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
+        if not args.delivery_only:
+            await measure_pipeline(args, results, settings, services, redis, driver, counter, run_id)
+        if args.delivery_events:
+            print(f"7/7 delivery: {args.delivery_events:,} webhook events, then {args.latency_rate:,} events/s …",
                   flush=True)
-            servers = [p for name, p in infrastructure().items() if name.startswith("redis-server")]
-            if not servers:
-                print("   (Redis is not a local process: its CPU is not measured)")
-            cpu = lambda: sum(CostMeter._cpu(p) for p in servers)  # noqa: E731
-            results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
-
-        if not args.no_scaling:
-            print("6/6 scaling: a second identity-resolution and segment-store …", flush=True)
-            services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
-                           INSTANCE_ID=f"{run_id}-ir2")
-            services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")
-            await asyncio.sleep(0)
-            scaled = await measure_import(driver, counter, "bench_2", n)
-            scaled["ratio_to_one_instance"] = round(
-                scaled["changes_per_second"] / results["pipeline"]["changes_per_second"], 2)
-            results["scaling"] = scaled
+            results["delivery"] = await measure_delivery(services, settings, args.delivery_events, args.latency_rate,
+                                                         args.latency_seconds)
     finally:
         await counter.stop()
         await driver.close()
@@ -201,6 +164,62 @@ async def main() -> None:
     table = render(results)
     print(table)
     write_results(results, table, args.results_dir)
+
+
+async def measure_pipeline(args, results, settings, services, redis, driver, counter, run_id) -> None:
+    """Phases 2 to 6: the three core services."""
+    n = args.members
+    env = services.env
+    memory_at_start = await used_memory(redis)
+    results["redis_mode"] = (f"a cluster of {len(redis.get_primaries())} masters" if is_cluster(redis)
+                             else "single server")
+    print(f"2/7 pre-loading {n:,} identified users …", flush=True)
+    t0 = time.perf_counter()
+    await driver.preload_users(n)
+    results["preload_seconds"] = round(time.perf_counter() - t0, 1)
+    # Every service done with the profiles before the import starts: the import is measured alone.
+    groups = [settings.group_id(service) for service in ("identity-resolution", "segment-store")]
+    results["preload_settle_seconds"] = await wait_until_caught_up(settings, groups, timeout=max(300, n / 1000))
+    results["redis_bytes_per_profile"] = round(
+        (await used_memory(redis) - memory_at_start) / n, 1)
+    await counter.start()
+
+    print(f"3/7 importing a {n:,}-member cohort …", flush=True)
+    memory_before = await used_memory(redis)
+    meter = CostMeter(services)
+    results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
+    results["cost"] = meter.finish(n)
+    memory_after = await used_memory(redis)
+    results["redis_bytes_per_membership"] = round((memory_after - memory_before) / n, 1)
+    results["pipeline"]["ratio_to_baseline"] = round(
+        results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
+
+    print(f"4/7 latency at {args.latency_rate:,} changes/s …", flush=True)
+    timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
+    await timed.start()
+    count = min(n, args.latency_rate * args.latency_seconds)
+    results["latency"] = await measure_latency(driver, timed, "bench_latency", range(count), args.latency_rate)
+    await timed.stop()
+
+    if args.durability_members:
+        print(f"5/7 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
+              flush=True)
+        servers = [p for name, p in infrastructure().items() if name.startswith("redis-server")]
+        if not servers:
+            print("   (Redis is not a local process: its CPU is not measured)")
+        cpu = lambda: sum(CostMeter._cpu(p) for p in servers)  # noqa: E731
+        results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
+
+    if not args.no_scaling:
+        print("6/7 scaling: a second identity-resolution and segment-store …", flush=True)
+        services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
+                       INSTANCE_ID=f"{run_id}-ir2")
+        services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")
+        await asyncio.sleep(0)
+        scaled = await measure_import(driver, counter, "bench_2", n)
+        scaled["ratio_to_one_instance"] = round(
+            scaled["changes_per_second"] / results["pipeline"]["changes_per_second"], 2)
+        results["scaling"] = scaled
 
 
 def free() -> int:

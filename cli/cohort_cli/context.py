@@ -29,6 +29,7 @@ class CliState:
     identity_url: str
     segment_url: str
     admin_token: str | None
+    delivery_url: str = "http://127.0.0.1:8083"
     as_json: bool = False
     hooks: ClientHooks = field(default_factory=ClientHooks)
     secrets: list[str] = field(default_factory=list, repr=False)

@@ -6,14 +6,14 @@ from typing import Annotated
 
 import typer
 
-from .commands import keys, profiles, repair, views
+from .commands import keys, profiles, repair, views, webhooks
 from .commands.sync import sync_command
 from .commands.tail import tail_command
 from .context import ClientHooks, CliState
 
 app = typer.Typer(
     name="cohort",
-    help="Operate Cohort Import: data import keys, profiles, cohort syncs, segments and the change stream.",
+    help="Operate Cohort Import: data import keys, profiles, cohort syncs, segments, webhooks and the change stream.",
     no_args_is_help=True,
     add_completion=False,
     # Locals would include the tokens; never print them, even on a crash.
@@ -33,6 +33,9 @@ def main(
     segment_url: Annotated[str, typer.Option(envvar="COHORT_SEGMENT_URL", help="segment-store service")] = (
         "http://127.0.0.1:8082"
     ),
+    delivery_url: Annotated[str, typer.Option(envvar="COHORT_DELIVERY_URL", help="delivery service (webhooks)")] = (
+        "http://127.0.0.1:8083"
+    ),
     admin_token: Annotated[
         str | None, typer.Option(envvar="ADMIN_TOKEN", show_default=False, help="operator token (never printed)")
     ] = None,
@@ -44,6 +47,7 @@ def main(
         ingest_url=ingest_url.rstrip("/"),
         identity_url=identity_url.rstrip("/"),
         segment_url=segment_url.rstrip("/"),
+        delivery_url=delivery_url.rstrip("/"),
         admin_token=admin_token or None,
         as_json=json_output,
         hooks=hooks,
@@ -58,5 +62,6 @@ app.add_typer(views.segments, name="segments")
 app.add_typer(views.users, name="users")
 app.add_typer(views.identities, name="identities")
 app.add_typer(repair.app, name="repair")
+app.add_typer(webhooks.app, name="webhooks")
 app.command("sync")(sync_command)
 app.command("tail")(tail_command)

@@ -18,7 +18,8 @@ INFRASTRUCTURE = ("kafka", "redis")
 NEEDS = {"console": ("kafka",)}  # what a service waits for, where not all of INFRASTRUCTURE (the console has no Redis)
 LOOPBACK_PORT = re.compile(r"^127\.0\.0\.1:.+:\d+(/(tcp|udp))?$")  # the host port may be ${VAR:-default}
 # Values for the variables the file insists on (${VAR:?…}); placeholders, never used.
-PLACEHOLDER_ENV = {"ADMIN_TOKEN": "placeholder", "PARTNER_API_KEYS": "mixpanel=placeholder"}
+PLACEHOLDER_ENV = {"ADMIN_TOKEN": "placeholder", "PARTNER_API_KEYS": "mixpanel=placeholder",
+                   "DELIVERY_SECRET_KEY": "placeholder"}
 MUST_IGNORE = (".git", ".venv/", ".local/")
 
 

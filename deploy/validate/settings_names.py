@@ -13,10 +13,11 @@ SETTINGS = {
     "ingest": ("ingest.settings", "IngestSettings"),
     "identity-resolution": ("identity_resolution.settings", "IdentitySettings"),
     "segment-store": ("segment_store.settings", "SegmentSettings"),
+    "delivery": ("delivery.settings", "DeliverySettings"),
     "console": ("console.settings", "ConsoleSettings"),
 }
-STREAM_PROCESSORS = ("identity-resolution", "segment-store")
-SECRET_NAMES = ("ADMIN_TOKEN", "PARTNER_API_KEYS", "REDIS_URL")
+STREAM_PROCESSORS = ("identity-resolution", "segment-store", "delivery")
+SECRET_NAMES = ("ADMIN_TOKEN", "PARTNER_API_KEYS", "REDIS_URL", "DELIVERY_SECRET_KEY")
 
 
 @cache

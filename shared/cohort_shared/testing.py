@@ -74,7 +74,11 @@ async def eventually(
 
 
 SERVICES = {"ingest": "INGEST_PORT", "identity_resolution": "IDENTITY_PORT", "segment_store": "SEGMENT_PORT"}
+# delivery gets a port and a log like the others but is started only by the tests that want it.
+DELIVERY = {"delivery": "DELIVERY_PORT"}
 ADMIN_TOKEN = "e2e-admin-token"
+# A fixed AES key for delivery's stored secrets in tests (base64 of 32 bytes), never a deployment's.
+TEST_DELIVERY_SECRET_KEY = "dGVzdC1vbmx5LWRlbGl2ZXJ5LXNlY3JldC1rZXktMzI="
 PARTNER_KEYS = {"mixpanel": "mp-partner-key", "amplitude": "amp-partner-key"}
 
 
@@ -110,17 +114,20 @@ class ServiceProcesses:
         env = {**os.environ, **base_env}
         env.setdefault("ADMIN_TOKEN", ADMIN_TOKEN)
         env.setdefault("PARTNER_API_KEYS", ",".join(f"{p}={k}" for p, k in PARTNER_KEYS.items()))
+        env.setdefault("DELIVERY_SECRET_KEY", TEST_DELIVERY_SECRET_KEY)
+        env.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")  # the receivers of tests listen on 127.0.0.1
         urls = {}
-        for module, port_var in SERVICES.items():
+        for module, port_var in {**SERVICES, **DELIVERY}.items():
             env[port_var] = str(free_port())
             urls[module] = f"http://127.0.0.1:{env[port_var]}"
         env.setdefault("INGEST_PUBLIC_URL", urls["ingest"])
-        return cls(env, urls, {m: logs_dir / f"{m}.log" for m in SERVICES})
+        return cls(env, urls, {m: logs_dir / f"{m}.log" for m in {**SERVICES, **DELIVERY}})
 
-    def start_all(self) -> None:
-        for module in SERVICES:
+    def start_all(self, *, with_delivery: bool = False) -> None:
+        modules = [*SERVICES, *DELIVERY] if with_delivery else list(SERVICES)
+        for module in modules:
             self.start(module)
-        for module in SERVICES:
+        for module in modules:
             self.wait_ready(module)
 
     def stop_all(self) -> None:

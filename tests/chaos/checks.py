@@ -169,3 +169,44 @@ def check_stage(expected: dict[str, Range], source_ids: dict[str, list[str]]) ->
         if not low <= len(set(ids)) <= high:
             result.outside_range[cohort] = (len(set(ids)), (low, high))
     return result
+
+
+@dataclass
+class DeliveryCheck:
+    events: int = 0  # distinct events of the workspace on membership.changes
+    delivered: int = 0  # distinct webhook-ids the receiver accepted
+    missing: int = 0  # events on the topic the receiver never got
+    unexpected: int = 0  # webhook-ids that are no event of the topic
+    mismatched_ids: int = 0  # deliveries whose webhook-id is not their body's event_id
+    duplicates: int = 0  # deliveries beyond the first of an event (allowed: at least once)
+    order_violations: int = 0  # users whose events first arrived in another order than the topic's
+
+
+def check_deliveries(events: list[dict], received: list[tuple[str, dict]]) -> DeliveryCheck:
+    """`events` as read from `membership.changes` (per partition in offset order, so per user
+    in order); `received`: (webhook-id, body's data) in arrival order at the receiver."""
+    result = DeliveryCheck(events=len({e["event_id"] for e in events}))
+    topic_ids = {e["event_id"] for e in events}
+    first_seen: dict[str, list[str]] = defaultdict(list)
+    arrived: set[str] = set()
+    for webhook_id, data in received:
+        if webhook_id != data.get("event_id"):
+            result.mismatched_ids += 1
+        if webhook_id in arrived:
+            result.duplicates += 1
+            continue
+        arrived.add(webhook_id)
+        if webhook_id not in topic_ids:
+            result.unexpected += 1
+            continue
+        first_seen[data["user_id"]].append(webhook_id)
+    result.delivered = len(arrived & topic_ids)
+    result.missing = len(topic_ids - arrived)
+    per_user: dict[str, list[str]] = defaultdict(list)
+    for event in events:
+        if event["event_id"] not in per_user[event["user_id"]]:
+            per_user[event["user_id"]].append(event["event_id"])
+    for user, order in first_seen.items():
+        topic_order = [event_id for event_id in per_user[user] if event_id in set(order)]
+        result.order_violations += order != topic_order
+    return result

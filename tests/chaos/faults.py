@@ -18,13 +18,15 @@ LABELS = {
     "kill_identity": "SIGKILL identity-resolution",
     "kill_segment": "SIGKILL segment-store",
     "kill_ingest": "SIGKILL ingest",
+    "kill_delivery": "SIGKILL delivery",
     "kill_broker": "SIGKILL a Kafka broker, then restart it",
     "kill_redis": "SIGKILL Redis, then restart it (AOF)",
     "redis_read_only": "Redis refuses writes for 10 s, as in a failover (REPLICAOF; in a cluster min-replicas-to-write)",
     "freeze_segment": "SIGSTOP a segment-store instance past its session timeout, then SIGCONT",
     "poison": "poison record on every input topic",
 }
-MODULES = {"kill_identity": "identity_resolution", "kill_segment": "segment_store", "kill_ingest": "ingest"}
+MODULES = {"kill_identity": "identity_resolution", "kill_segment": "segment_store", "kill_ingest": "ingest",
+           "kill_delivery": "delivery"}
 
 
 @dataclass(frozen=True, order=True)

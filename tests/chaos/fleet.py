@@ -16,7 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-PORT_VARIABLES = {"ingest": "INGEST_PORT", "identity_resolution": "IDENTITY_PORT", "segment_store": "SEGMENT_PORT"}
+PORT_VARIABLES = {"ingest": "INGEST_PORT", "identity_resolution": "IDENTITY_PORT", "segment_store": "SEGMENT_PORT",
+                  "delivery": "DELIVERY_PORT"}
 
 
 def free_port() -> int:
@@ -52,7 +53,7 @@ class Instance:
 
 
 class Fleet:
-    """ingest x1, identity-resolution x2, segment-store x2 (the count is the caller's)."""
+    """ingest x1, identity-resolution x2, segment-store x2, delivery x1 or x2 (the counts are the caller's)."""
 
     def __init__(self, env: dict[str, str], logs: Path, counts: dict[str, int]) -> None:
         self.env, self.logs = env, logs

@@ -18,6 +18,7 @@ from .producer import Sent
 from .profiles import Profile
 from .table import Findings
 from .verdict import apply_accepted, expected
+from .webhooks import WebhookWatch
 from .workload import Workload
 
 GROUPS = {"identity-resolution": ("cohort.changes", "identity.events", "identity.forwarded"),
@@ -27,7 +28,7 @@ GROUPS = {"identity-resolution": ("cohort.changes", "identity.events", "identity
 
 async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], workload: Workload, oracle: Oracle,
                            sent: Sent, user_ids: dict[str, str], injector: FaultInjector,
-                           profile: Profile) -> Findings:
+                           profile: Profile, watch: WebhookWatch) -> Findings:
     apply_accepted(oracle, workload, sent)
     api.read_budget = 60  # a service that stays broken is reported, not waited for
     want = expected(oracle, workload, sent, user_ids)
@@ -62,6 +63,7 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
                  for (base, reason), n in sorted(foreign_reasons.items())]
     acknowledged = sum(len(r.changes) for r in workload.volatile_prelude + workload.imports if sent.accepted(r.index))
     checked_events = check_events(want.events, events, {c: set(v) for c, v in listed.items()})
+    deliveries, webhook = await watch.check(events, timeout=profile.settle_seconds)
     lost_notes = [f"lost: {user} {cohort} {change} ({cause})" for user, cohort, change, cause in
                   checked_events.lost_examples]
     return Findings(
@@ -74,6 +76,9 @@ async def check_everything(api: SystemApi, fleet: Fleet, env: dict[str, str], wo
         settled=settled,
         lag=lag(await offsets(bootstrap, topics, list(groups)), groups),
         stage=stage,
+        deliveries=deliveries,
+        webhook=webhook or {},
+        refused_signatures=watch.receiver.refused_signatures,
         notes=dlq_notes + lost_notes + unready_details(fleet, settled.readiness)
         + [f"identity-resolution published {n:,} outputs for {cohort}, expected {low:,} to {high:,}"
            for cohort, (n, (low, high)) in sorted(stage.outside_range.items())],

@@ -25,6 +25,7 @@ class Faults:
     kill_identity: int
     kill_segment: int
     kill_ingest: int
+    kill_delivery: int
     kill_broker: int
     kill_redis: int
     redis_read_only: int
@@ -49,6 +50,7 @@ class Profile:
     cohorts_amplitude: int = 2
     concurrency: int = 4  # producer requests in flight
     request_max: int = 1000  # identifiers in one producer request, at most (SPEC §2 allows 1,000)
+    delivery_instances: int = 2  # delivery's consumer group: a kill hands webhooks over to the other
 
 
 FULL = Profile(
@@ -58,7 +60,7 @@ FULL = Profile(
     changes=200_000,
     import_seconds=420,
     volatile_ops=500,
-    faults=Faults(kill_identity=12, kill_segment=12, kill_ingest=6, kill_broker=1, kill_redis=1, redis_read_only=1,
+    faults=Faults(kill_identity=12, kill_segment=12, kill_ingest=6, kill_delivery=6, kill_broker=1, kill_redis=1, redis_read_only=1,
                   freeze_segment=1, poison=1),
     fuzz_examples=300,
     segment_session_timeout_ms=15_000,
@@ -73,10 +75,11 @@ CI = Profile(
     changes=20_000,
     import_seconds=75,
     volatile_ops=80,
-    faults=Faults(kill_identity=3, kill_segment=3, kill_ingest=2, kill_broker=1, kill_redis=1, redis_read_only=1,
+    faults=Faults(kill_identity=3, kill_segment=3, kill_ingest=2, kill_delivery=2, kill_broker=1, kill_redis=1, redis_read_only=1,
                   freeze_segment=1, poison=1),
     fuzz_examples=15,
     request_max=500,
+    delivery_instances=1,
     segment_session_timeout_ms=6_000,
     deadline_seconds=12 * 60,
     settle_seconds=90,

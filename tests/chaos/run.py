@@ -4,17 +4,20 @@
 
 Needs Kafka and Redis (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL; `make chaos` starts them with
 deploy/local/stack.sh, which the broker and Redis faults also go through). Starts ingest x1,
-identity-resolution x2 and segment-store x2 as processes with a fresh topic and key prefix,
-creates profiles, runs a paced import with merges and deletes interleaved while faults are
-injected, waits until the output settles, checks it against an independent oracle, fuzzes
-each API, prints the table and writes tests/chaos/results/latest.{md,json}. Exit code 1 when
-a count that must be zero is not. Everything it started is stopped, whatever happens.
+identity-resolution x2, segment-store x2 and delivery (x2, ci x1) as processes with a fresh
+topic and key prefix, points a webhook at a receiver of its own, creates profiles, runs a
+paced import with merges and deletes interleaved while faults are injected, waits until the
+output settles, checks it against an independent oracle and the receiver against the change
+stream, fuzzes each API, prints the table and writes tests/chaos/results/latest.{md,json}.
+Exit code 1 when a count that must be zero is not. Everything it started is stopped, whatever
+happens.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import random
 import secrets
@@ -40,6 +43,7 @@ from .profiles import PROFILES, Profile  # noqa: E402
 from .report import RESULTS, Row, machine, render, write  # noqa: E402
 from .retrying import RetryingClient  # noqa: E402
 from .table import build_rows  # noqa: E402
+from .webhooks import WebhookWatch  # noqa: E402
 from .workload import build_workload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +68,12 @@ def service_env(profile: Profile, run_id: str, token: str, partner_keys: dict[st
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "TOPIC_PREFIX": f"{run_id}.", "REDIS_KEY_PREFIX": f"{run_id}:", "TOPIC_PARTITIONS": "6",
         "ADMIN_TOKEN": token, "PARTNER_API_KEYS": ",".join(f"{p}={k}" for p, k in partner_keys.items()),
-        "SEGMENT_SESSION_TIMEOUT_MS": str(profile.segment_session_timeout_ms), **profile.service_env,
+        "SEGMENT_SESSION_TIMEOUT_MS": str(profile.segment_session_timeout_ms),
+        "DELIVERY_SESSION_TIMEOUT_MS": str(profile.segment_session_timeout_ms),
+        "DELIVERY_SECRET_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        # The receiver listens on 127.0.0.1; retries come back quickly after a fault.
+        "WEBHOOK_ALLOW_PRIVATE": "true", "DELIVERY_RETRY_BASE_SECONDS": "0.2", "DELIVERY_RETRY_MAX_DELAY_SECONDS": "2",
+        "DELIVERY_BREAKER_COOLDOWN_SECONDS": "1", **profile.service_env,
     }
 
 
@@ -85,12 +94,14 @@ async def run(args: argparse.Namespace) -> int:
     logs = ROOT / ".local" / "chaos" / run_id
     logs.mkdir(parents=True, exist_ok=True)
     print(f"  logs: {logs}", flush=True)
-    fleet = Fleet(env, logs, {"ingest": 1, "identity_resolution": 2, "segment_store": 2})
+    fleet = Fleet(env, logs, {"ingest": 1, "identity_resolution": 2, "segment_store": 2,
+                              "delivery": profile.delivery_instances})
     infra = Infra(env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"], logs / "stack.log")
     client = RetryingClient(time.monotonic() + 240, random.Random(seed + 2))
     api = SystemApi(client, fleet, WORKSPACE, token, partner_keys)
     durations: dict[str, float] = progress["durations"]
     supervisor = faults = None
+    watch = WebhookWatch(api)
     try:
         phase = time.monotonic()
         for instance in fleet.instances:
@@ -99,6 +110,7 @@ async def run(args: argparse.Namespace) -> int:
         if any(s != (200, 200) for s in readiness.values()):
             raise RuntimeError(f"services did not start: {unready_details(fleet, readiness)}")
         supervisor = asyncio.create_task(fleet.supervise())
+        await watch.start()
         oracle, sent = Oracle(), Sent()
         print(f"1/4 prelude: {len(workload.profile_ops):,} profiles, {len(workload.volatile_prelude)} volatile "
               f"membership requests …", flush=True)
@@ -127,7 +139,7 @@ async def run(args: argparse.Namespace) -> int:
         print("3/4 settling and checking …", flush=True)
         progress["phase"] = "settle and check"
         client.deadline = time.monotonic() + 600
-        findings = await check_everything(api, fleet, env, workload, oracle, sent, user_ids, injector, profile)
+        findings = await check_everything(api, fleet, env, workload, oracle, sent, user_ids, injector, profile, watch)
         durations["settle and check"] = time.monotonic() - phase
 
         if not args.no_fuzz:
@@ -135,7 +147,7 @@ async def run(args: argparse.Namespace) -> int:
             print("4/4 fuzzing each API with schemathesis …", flush=True)
             progress["phase"] = "fuzzing"
             partner_env = {"CHAOS_FUZZ_PARTNER_KEYS": env["PARTNER_API_KEYS"], "CHAOS_FUZZ_CLIENT_SECRET": api.secret}
-            for module in ("ingest", "identity_resolution", "segment_store"):
+            for module in ("ingest", "identity_resolution", "segment_store", "delivery"):
                 findings.fuzz.append(await fuzz_service(module, fleet.of(module)[0].url, token, profile.fuzz_examples,
                                                         seed, logs / "fuzz", timeout=600, partner_env=partner_env))
             # The Braze REST API once more with a REST API key, so fuzzing gets past its 401; the
@@ -173,6 +185,7 @@ async def run(args: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - stopping everything still comes next
             print(f"could not restore Kafka/Redis: {error!r}", flush=True)
         fleet.stop_all()
+        await watch.stop()
         await client.aclose()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .checks import DlqCheck, EventsCheck, MembersCheck, StageCheck
+from .checks import DeliveryCheck, DlqCheck, EventsCheck, MembersCheck, StageCheck
 from .faults import LABELS
 from .fleet import Fleet
 from .fuzz import FuzzResult
@@ -28,6 +28,9 @@ class Findings:
     stage: StageCheck
     settled: Settled
     lag: dict[str, int]
+    deliveries: DeliveryCheck
+    webhook: dict  # the webhook as delivery's operator API shows it at the end
+    refused_signatures: int
     notes: list[str] = field(default_factory=list)  # details behind failed counts, for the report
     readiness_after_fuzz: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     fuzz: list[FuzzResult] = field(default_factory=list)
@@ -36,7 +39,7 @@ class Findings:
 def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
     rows = [Row("faults", LABELS[kind], f.injected.get(kind, 0)) for kind in LABELS] if faults_on else []
     rows += [Row("faults", f"planned but not injected: {LABELS[k]}", n, True) for k, n in f.not_injected.items()]
-    for module in ("ingest", "identity_resolution", "segment_store"):
+    for module in ("ingest", "identity_resolution", "segment_store", "delivery"):
         exits = sum(i.unplanned_exits for i in fleet.of(module))
         rows.append(Row("faults", f"{module}: exited by itself, restarted by the harness", exits))
     outcomes = [*f.sent.imports.values(), *(o for _, o in f.sent.profile_ops)]
@@ -71,6 +74,7 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
         Row("membership.changes", "per-user order violations (user, cohort)", f.events.order_violations, True),
         Row("membership.changes", "(user, cohort) streams not alternating up to the final membership",
             f.events.not_replaying, True),
+        *delivery_rows(f),
         Row("stages", "identity-resolution: cohorts whose resolved + unmatched outputs are off (the loss is there)",
             len(f.stage.outside_range), True),
         Row("stages", "identity-resolution: outputs published twice (same source_id)", f.stage.published_twice, True),
@@ -104,4 +108,22 @@ def build_rows(f: Findings, fleet: Fleet, faults_on: bool) -> list[Row]:
         rows.append(Row("services", "instances not healthy and ready after fuzzing",
                         sum(s != (200, 200) for s in f.readiness_after_fuzz.values()), True))
     return rows
+
+
+def delivery_rows(f: Findings) -> list[Row]:
+    d, hook = f.deliveries, f.webhook
+    return [
+        Row("webhooks", "events on membership.changes / delivered (distinct webhook-ids, signatures verified)",
+            f"{d.events:,} / {d.delivered:,}"),
+        Row("webhooks", "events missing at the receiver", d.missing, True),
+        Row("webhooks", "deliveries that are no event of membership.changes", d.unexpected, True),
+        Row("webhooks", "deliveries whose webhook-id is not their event_id", d.mismatched_ids, True),
+        Row("webhooks", "per-user order violations at the receiver (first arrivals)", d.order_violations, True),
+        Row("webhooks", "signatures the receiver refused", f.refused_signatures, True),
+        Row("webhooks", "events given up on (failed) / still pending at the end",
+            f"{hook.get('failed', '?')} / {hook.get('pending', '?')}"),
+        Row("webhooks", "events failed or pending at the end", (hook.get("failed") or 0) + (hook.get("pending") or 0)
+            if hook else 1, True),
+        Row("webhooks", "deliveries again with the same webhook-id (at least once: allowed)", d.duplicates),
+    ]
 

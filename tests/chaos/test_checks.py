@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.chaos.checks import (
     ReportExpectation,
     alternates_to,
+    check_deliveries,
     check_dlq,
     check_events,
     check_members,
@@ -94,3 +95,23 @@ def test_stage_outputs_outside_their_range_or_twice_are_counted():
     assert check_stage({"c": (3, 4)}, {"c": ["r:0", "r:1", "r:2"]}).outside_range == {}
     result = check_stage({"c": (3, 4), "d": (1, 1)}, {"c": ["r:0", "r:0"], "d": ["q:0"]})
     assert result.outside_range == {"c": (1, (3, 4))} and result.published_twice == 1
+
+
+def delivered(*events: dict, webhook_id: str | None = None) -> list[tuple[str, dict]]:
+    return [(webhook_id or e["event_id"], e) for e in events]
+
+
+def test_every_event_delivered_in_user_order_counts_nothing_but_duplicates():
+    received = delivered(GOOD[1], GOOD[0], GOOD[2], GOOD[0], *GOOD[3:])  # users interleave; u1 delivered twice
+    result = check_deliveries(GOOD, received)
+    assert (result.events, result.delivered, result.missing, result.unexpected, result.mismatched_ids,
+            result.order_violations, result.duplicates) == (6, 6, 0, 0, 0, 0, 1)
+
+
+def test_a_missing_delivery_a_foreign_one_a_wrong_id_and_a_reordering_are_each_counted():
+    assert check_deliveries(GOOD, delivered(*GOOD[1:])).missing == 1
+    assert check_deliveries(GOOD, delivered(*GOOD, event(9, "u9", "added"))).unexpected == 1
+    assert check_deliveries(GOOD, delivered(*GOOD) + delivered(GOOD[0], webhook_id="id2")).mismatched_ids == 1
+    reordered = delivered(GOOD[2], GOOD[0], GOOD[1], *GOOD[3:])  # u1's removal before its add
+    assert check_deliveries(GOOD, reordered).order_violations == 1
+

@@ -101,6 +101,16 @@ def _working_partner_keys(docs):
     find(docs, "Secret", "cohort-import-secrets")["stringData"]["PARTNER_API_KEYS"] = "mixpanel=changeme"
 
 
+def _literal_delivery_key(docs):
+    env = find(docs, "StatefulSet", "delivery")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env[:] = [v for v in env if v["name"] != "DELIVERY_SECRET_KEY"] + [
+        {"name": "DELIVERY_SECRET_KEY", "value": "dGVzdC1vbmx5LWRlbGl2ZXJ5LXNlY3JldC1rZXktMzI="}]
+
+
+def _delivery_without_scaling(docs):
+    docs.remove(find(docs, "ScaledObject", "delivery"))
+
+
 def _wrong_port(docs):
     env = find(docs, "Deployment", "ingest")["spec"]["template"]["spec"]["containers"][0]["env"]
     next(v for v in env if v["name"] == "INGEST_PORT")["value"] = "9000"
@@ -113,6 +123,8 @@ def _wrong_port(docs):
     (_drop_pdb, "Deployment/ingest: no PodDisruptionBudget"),
     (_working_partner_keys, "PARTNER_API_KEYS holds something other than a placeholder that fails closed"),
     (_wrong_port, "INGEST_PORT must be set to the containerPort"),
+    (_literal_delivery_key, "DELIVERY_SECRET_KEY must come from a Secret"),
+    (_delivery_without_scaling, "StatefulSet/delivery: no KEDA ScaledObject scales it"),
 ])
 def test_the_policy_rejects(base_docs, break_it, expected):
     docs = copy.deepcopy(base_docs)

@@ -18,7 +18,7 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "REDIS_URL": redis_url}
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--members", "5000", "--latency-seconds", "3",
-         "--no-scaling", "--results-dir", str(tmp_path)],
+         "--no-scaling", "--delivery-events", "2000", "--results-dir", str(tmp_path)],
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -39,3 +39,10 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     # Redis and Kafka are measured too when they run on this machine, as they do in make test.
     assert services <= set(results["cost"]) <= services | {"redis-server", "kafka broker"}
     assert all(cost["cpu_seconds_per_million"] > 0 for name, cost in results["cost"].items() if name in services)
+    delivery = results["delivery"]
+    assert delivery["delivered"] == delivery["events"] == 2000
+    assert delivery["per_second"] > 0 and delivery["http_baseline_per_second"] > 0 and delivery["fanout_per_second"] > 0
+    for run in (delivery["latency"], delivery["beside_failing"]):
+        assert run["events"] >= 2900 and 0 < run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] < 60_000
+    assert delivery["beside_failing"]["failing_delivered"] == 0 < delivery["beside_failing"]["failing_pending"]
+    assert "| delivery: 2,000 queued events delivered to a local receiver (events/s) |" in done.stdout

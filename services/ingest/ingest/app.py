@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from cohort_shared.kafka import ensure_topics, partition_count
+from cohort_shared.openapi import document_request_bodies
 from cohort_shared.ops import add_ops_routes, admin_guard
 from cohort_shared.redis_store import probe_redis
 from cohort_shared.serving import EXIT_PROCESSOR_DEAD, request_exit
@@ -33,7 +34,6 @@ from .domain.workspace_keys import REST_API_KEYS
 from .entrypoints import braze_api, operator_api, partner_api
 from .entrypoints.export_stream import GROUP, export_view_service
 from .entrypoints.http_errors import add_error_handlers
-from .entrypoints.openapi import document_request_bodies
 from .entrypoints.request_metrics import RequestMetrics
 from .service_layer import IngestService
 from .settings import IngestSettings

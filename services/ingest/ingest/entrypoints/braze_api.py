@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from cohort_shared.openapi import json_body
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -21,7 +22,6 @@ from ..domain.braze_requests import (
     parse_track,
 )
 from .braze_bodies import BrazeAliasNewBody, BrazeDeleteBody, BrazeIdentifyBody, BrazeMergeBody, BrazeTrackBody
-from .openapi import json_body
 from .request_body import read_json_object
 from .responses import BrazeSuccess, ExportSuccess, braze_errors
 

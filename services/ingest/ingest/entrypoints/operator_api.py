@@ -3,13 +3,13 @@ data import keys and the profile identity API."""
 
 from __future__ import annotations
 
+from cohort_shared.openapi import json_body
 from fastapi import APIRouter, Query, Request, Response
 
 from ..domain.identity_requests import IDENTITY_BODIES, IdentityBody
 from ..domain.rest_api_keys import RestApiKeyBody
 from ..domain.workspace_keys import REST_API_KEYS
 from ..service_layer import IngestService
-from .openapi import json_body
 from .request_body import read_json_object
 from .responses import (
     CreatedKey,

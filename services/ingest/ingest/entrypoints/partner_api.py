@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from cohort_shared.openapi import json_body
 from fastapi import APIRouter, Request
 
 from ..domain.cohort_import import CohortChangesBody, CohortNamingBody
 from ..metrics import IDENTIFIERS
 from ..service_layer import IngestService
-from .openapi import json_body
 from .request_body import read_json_object
 from .responses import CohortChangesSuccess, Dropped, Success, errors
 

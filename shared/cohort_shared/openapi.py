@@ -1,8 +1,9 @@
 """Request bodies in /openapi.json for handlers that read the body themselves.
 
-The producer API must check the keys before the fields (SPEC §2), so its handlers take the
-raw request rather than letting FastAPI validate a body model first. The models are still
-documented: each route points at its model's schema, added to the document's components.
+ingest's producer API must check the keys before the fields (SPEC §2), and delivery checks a
+webhook URL before its other fields, so their handlers take the raw request rather than
+letting FastAPI validate a body model first. The models are still documented: each route
+points at its model's schema, added to the document's components.
 """
 
 from __future__ import annotations
