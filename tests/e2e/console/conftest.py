@@ -24,16 +24,19 @@ SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS_DIR", ".local/screenshots
 
 @pytest.fixture(scope="module")
 def console_url(stack: ServiceProcesses) -> Iterator[str]:
-    """The console as its own process, pointed at the stack's services."""
+    """The console as its own process, pointed at the stack's services (delivery included)."""
+    stack.start("delivery")
     port = free_port()
     stack.urls["console"] = f"http://127.0.0.1:{port}"
     stack.logs["console"] = stack.logs["ingest"].with_name("console.log")
     stack.start("console", CONSOLE_PORT=str(port), CONSOLE_INGEST_URL=stack.urls["ingest"],
                 CONSOLE_IDENTITY_URL=stack.urls["identity_resolution"], CONSOLE_SEGMENT_URL=stack.urls["segment_store"],
-                CONSOLE_DELIVERY_URL=f"http://127.0.0.1:{free_port()}", CONSOLE_DEFAULT_WORKSPACE="default")
+                CONSOLE_DELIVERY_URL=stack.urls["delivery"], CONSOLE_DEFAULT_WORKSPACE="default")
+    stack.wait_ready("delivery")
     stack.wait_ready("console")
     yield stack.urls["console"]
     stack.stop("console")
+    stack.stop("delivery")
 
 
 @pytest.fixture(scope="module")

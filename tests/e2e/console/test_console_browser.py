@@ -307,3 +307,36 @@ def test_the_live_feed_shows_committed_changes_and_pauses(signed_in, stack, admi
         page.get_by_role("button", name="Resume").click()
         expect(page.locator("#feed tbody tr")).to_have_count(2)
         expect(page.locator("#feed tbody tr").first).to_contain_text("removed")
+
+
+def test_a_rest_api_key_is_shown_once_and_refused_once_invalidated(signed_in, stack):
+    page, ws = signed_in, fresh_workspace()
+    page.goto(f"/w/{ws}/rest-api-keys")
+    page.get_by_label("Name").fill("backend")
+    page.get_by_role("button", name="Generate REST API key").click()
+    key = page.locator("#new-key-value").inner_text().strip()
+    track = {"attributes": [{"external_id": "r1"}]}
+    accepted = httpx.post(f"{stack.urls['ingest']}/users/track", json=track, headers={"Authorization": f"Bearer {key}"})
+    assert accepted.status_code == 201, accepted.text
+
+    page.goto(f"/w/{ws}/rest-api-keys")
+    assert key not in page.content()
+    page.get_by_role("link", name="Invalidate…").click()
+    page.get_by_role("button", name="Invalidate key").click()
+    expect(page.get_by_role("status")).to_contain_text("invalidated")
+    refused = httpx.post(f"{stack.urls['ingest']}/users/track", json=track, headers={"Authorization": f"Bearer {key}"})
+    assert refused.status_code == 401
+
+
+def test_webhooks_show_their_delivery_state(signed_in, stack, admin):
+    page, ws = signed_in, fresh_workspace()
+    hook = admin.post(f"{stack.urls['delivery']}/workspaces/{ws}/webhooks",
+                      json={"url": "http://127.0.0.1:9/hook", "description": "CRM sync",
+                            "filter": {"changes": ["added"]}})
+    assert hook.status_code == 201, hook.text
+    page.goto(f"/w/{ws}/webhooks")
+    row = page.locator("#webhooks tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("http://127.0.0.1:9/hook")
+    expect(row).to_contain_text("CRM sync")
+    expect(row).to_contain_text("active")
