@@ -41,7 +41,7 @@ function selectText(id) {
   function show(change) {
     const row = body.insertRow(0);
     row.className = "change " + change.change;
-    cell(row, change.occurred_at);
+    cell(row, change.occurred_at.replace("T", " ").slice(0, 19) + " UTC");
     cell(row, change.partner + " / " + change.cohort_id);
     cell(row, change.user_id);
     cell(row, change.external_id === null ? "—" : change.external_id);
