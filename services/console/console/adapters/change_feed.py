@@ -7,6 +7,7 @@ transactions only, so an event aborted by a crashed producer never shows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -17,6 +18,7 @@ from cohort_shared.kafka import make_consumer
 from ..settings import ConsoleSettings
 
 log = logging.getLogger(__name__)
+ASSIGNMENT_WAIT_SECONDS = 10.0  # the topic exists once the services ran; if not, go on and wait for it
 
 
 class ChangeFeed(Protocol):
@@ -37,7 +39,15 @@ class KafkaChangeFeed:
                                  auto_offset_reset="latest", isolation_level="read_committed")
         await consumer.start()
         try:
-            yield None  # started: events from here on will show
+            # Every partition assigned and positioned at its end before saying "ready", so no
+            # change committed after that is missed (a consumer positions itself lazily).
+            for _ in range(int(ASSIGNMENT_WAIT_SECONDS / 0.05)):
+                if consumer.assignment():
+                    break
+                await asyncio.sleep(0.05)
+            for partition in consumer.assignment():
+                await consumer.position(partition)
+            yield None  # ready: events from here on will show
             while True:
                 batches = await consumer.getmany(timeout_ms=self.poll_ms)
                 shown = 0
