@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from cohort_shared.state.lua_script import LuaScript
+from cohort_shared.state.lua_script import LuaScript, ScriptCalls
 
 from ..domain.attempts import Attempt
 from ..domain.queue import QueuedEvent
@@ -90,15 +90,23 @@ class RedisDeliveryQueues:
         """Queue each target's events (in order) and mark the targets due; the number queued."""
         if not batches:
             return 0
+        # ScriptCalls: one pipeline on one server; on a cluster (whose pipelines refuse
+        # EVALSHA) concurrent calls, each on its shard. Either way, the queues are written
+        # before their targets are marked due.
+        calls = ScriptCalls(self._redis)
+        for target, events in batches.items():
+            keys = self.keys(target.workspace_id, target.webhook_id)
+            args = [part for queued in events for part in (queued.event_id, queued.to_json())]
+            calls.add(ENQUEUE, [keys.entries, keys.queue, keys.seq, keys.failed, keys.failed_entries], args)
+        answers = await calls.run()
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
         async with self._redis.pipeline(transaction=False) as pipe:
-            for target, events in batches.items():
-                keys = self.keys(target.workspace_id, target.webhook_id)
-                args = [part for queued in events for part in (queued.event_id, queued.to_json())]
-                ENQUEUE.queue(pipe, [keys.entries, keys.queue, keys.seq, keys.failed, keys.failed_entries], args)
             for target in batches:
                 pipe.zadd(self._layout.due(target.shard), {target.member: now_ms}, lt=True)
-            answers = await pipe.execute()
-        return sum(int(a) for a in answers[: len(batches)])
+            await pipe.execute()
+        return sum(int(a) for a in answers)
 
     # ------------------------------------------------------------ sending (dispatch)
 
