@@ -29,12 +29,14 @@ endif
 # requests) or ci (about 3 minutes, fewer kills); CHAOS_ARGS go to tests/chaos/run.py
 # (--seed N reproduces a run, --no-faults runs the same workload without faults).
 CHAOS_PROFILE ?= full
+REDIS_CLUSTER_TEST_PORT ?= 7100
 
-.PHONY: help venv install up down status test test-unit demo bench bench-quick chaos lint validate-deploy promtool clean
+.PHONY: help venv install up down status test test-cluster test-unit demo bench bench-quick chaos lint validate-deploy clean
 
 help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
 	@echo "make test        install, start Kafka and Redis if needed, run every test, stop what it started"
+	@echo "make test-cluster  the integration and end-to-end tests on a local 3-master Redis Cluster"
 	@echo "make up / down   start / stop Kafka, Redis and the three services"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
@@ -42,7 +44,6 @@ help:
 	@echo "                 REDIS_MODE=cluster on a local 3-master Redis Cluster"
 	@echo "make lint        ruff over the code"
 	@echo "make validate-deploy  render and check deploy/k8s, docker-compose.yml and deploy/observability offline"
-	@echo "make promtool    build promtool once (~5 min) so validate-deploy also runs promtool on the alert rules"
 
 $(VENV)/.installed: requirements-dev.txt requirements-braze-client.txt bench/requirements.txt shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +70,12 @@ status:
 test: $(VENV)/.installed
 	$(STACK) run -- $(PY) -m pytest $(PYTEST_ARGS)
 
+# The cluster tier: the integration and end-to-end tests (the exactly-once crash test among
+# them) on a local 3-master Redis Cluster, on ports of its own so a single Redis can stay up.
+test-cluster: $(VENV)/.installed
+	$(MAKE) test REDIS_MODE=cluster REDIS_PORT=$(REDIS_CLUSTER_TEST_PORT) REDIS_URL=redis://127.0.0.1:$(REDIS_CLUSTER_TEST_PORT)/0 \
+	  PYTEST_ARGS='-m "integration or e2e" $(PYTEST_ARGS)'
+
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
@@ -89,13 +96,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check shared services cli bench tests deploy
 
 # Offline: builds kustomize and fetches the KEDA and compose schemas through the Go module
-# proxy (cached in .local/tools), installs Debian's docker-compose if missing. No cluster,
+# proxy (cached per user, see deploy/validate/tools.py), installs Debian's docker-compose if missing. No cluster,
 # no Docker engine.
 validate-deploy: $(VENV)/.installed
 	$(PY) -m deploy.validate
-
-promtool: $(VENV)/.installed
-	$(PY) -m deploy.validate --build-promtool
 
 clean:
 	rm -rf $(VENV) .pytest_cache

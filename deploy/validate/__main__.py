@@ -2,10 +2,9 @@
 
     python -m deploy.validate [--kustomization DIR ...] [--compose FILE] [--dockerignore FILE]
                               [--rules FILE] [--rules-test FILE ...] [--dashboard FILE]
-                              [--build-promtool]
 
 Defaults are the repository's own files. Prints one line per check and every problem found,
-and exits 1 if there is any. Tools and schemas are fetched into .local/tools (see tools.py).
+and exits 1 if there is any. Tools and schemas are fetched into a per-user cache (see tools.py).
 """
 
 from __future__ import annotations
@@ -84,12 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     report.check(f"{_shown(args.rules)}: structure and metric names", observability_checks.check_rules, args.rules)
     report.check(f"{_shown(args.dashboard)}: structure and metric names", observability_checks.check_dashboard,
                  args.dashboard)
-    promtool = tools.promtool(build=args.build_promtool)
-    if promtool:
-        report.check("promtool check rules and test rules", observability_checks.run_promtool, promtool,
-                     args.rules, args.rules_test)
-    else:
-        print("skip promtool check/test rules: not built (`make promtool` builds it once, ~5 min cold)")
+    report.check("promtool check rules and test rules",
+                 lambda: observability_checks.run_promtool(tools.promtool(), args.rules, args.rules_test))
 
     failed = [name for name, problems in report.results if problems]
     print(f"validate-deploy: {len(report.results) - len(failed)} checks passed, {len(failed)} failed "
@@ -113,7 +108,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rules", type=Path, default=OBSERVABILITY / "alerts.yml")
     parser.add_argument("--rules-test", type=Path, action="append", help="promtool rule unit tests")
     parser.add_argument("--dashboard", type=Path, default=OBSERVABILITY / "grafana-dashboard.json")
-    parser.add_argument("--build-promtool", action="store_true", help="build promtool now if it is not cached")
     return parser
 
 

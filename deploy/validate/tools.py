@@ -1,9 +1,11 @@
 """The tools and schemas the validation needs, fetched from the registries at validation time
-and cached under .local/tools (git-ignored): nothing third-party is committed.
+and cached per user (COHORT_TOOLS_CACHE, default ~/.cache/cohort-import/tools), so every clone
+on a machine shares one build, as with pip's and Go's own caches: nothing third-party is
+committed.
 
 - kustomize: built from its Go module through the Go module proxy (35 to 60 s cold here, depending on load).
-- promtool: built the same way only on request (`make promtool`): it took 5 min 11 s cold
-  on this 2-core machine, too slow for every CI run; used whenever it is in the cache.
+- promtool: built the same way; 5 min 11 s cold on this 2-core machine, once per machine
+  (and per version bump).
 - KEDA's ScaledObject CRD and the compose-spec JSON schema: read from their Go module zips
   (`go mod download` checks them against the checksum database), never vendored.
 - docker-compose: Debian's package; `docker-compose config` needs no engine.
@@ -19,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / ".local" / "tools"
+CACHE = Path(os.environ.get("COHORT_TOOLS_CACHE") or Path.home() / ".cache" / "cohort-import" / "tools")
 BIN = CACHE / "bin"
 
 # Pinned versions. kustomize v5.8.3 needs Go 1.27; v5.8.2 builds with the Go 1.26 installed.
@@ -61,12 +63,8 @@ def kustomize() -> Path:
     return go_install(KUSTOMIZE, "kustomize")
 
 
-def promtool(build: bool = False) -> Path | None:
-    """promtool from the cache, or built now when `build`; None when neither."""
-    binary = BIN / "promtool"
-    if _stamped(binary, PROMTOOL):
-        return binary
-    return go_install(PROMTOOL, "promtool") if build else None
+def promtool() -> Path:
+    return go_install(PROMTOOL, "promtool")
 
 
 def module_file(module: str, version: str, path: str) -> bytes:

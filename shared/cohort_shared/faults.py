@@ -8,6 +8,7 @@ decoded, before any effect. Everything raised later is one of the kinds below.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiokafka import errors as kafka_errors
 from redis import exceptions as redis_errors
@@ -18,6 +19,13 @@ from redis import exceptions as redis_errors
 _REDIS_TRANSIENT_PREFIXES = (
     "READONLY", "OOM", "BUSY", "MISCONF", "LOADING", "MOVED", "ASK", "TRYAGAIN",
     "CLUSTERDOWN", "MASTERDOWN", "NOREPLICAS", "NOSCRIPT", "UNBLOCKED",
+)
+
+# The error code opens Redis's answer; a pipeline wraps it as "Command # N (…) of pipeline
+# caused error: CODE …", and a cluster pipeline as "… caused error: ('CODE …',)".
+_REDIS_TRANSIENT_ANSWER = re.compile(
+    r"^\s*(?:Command # \d+ .*? of pipeline caused error: \(?['\"]?)?(?:" + "|".join(_REDIS_TRANSIENT_PREFIXES) + r")\b",
+    re.DOTALL,
 )
 
 _REDIS_TRANSIENT_TYPES = (
@@ -34,6 +42,8 @@ _REDIS_TRANSIENT_TYPES = (
     redis_errors.AskError,
     redis_errors.MasterDownError,
     redis_errors.SlotNotCoveredError,
+    # The cluster client's own "cannot be connected" / "no node for this slot" (no answer at all).
+    redis_errors.RedisClusterException,
 )
 
 # aiokafka marks most transient broker errors `retriable`; these are transient too for a
@@ -79,7 +89,7 @@ def redis_is_unavailable(exc: BaseException) -> bool:
     for item in _chain(exc):
         if isinstance(item, _REDIS_TRANSIENT_TYPES):
             return True
-        if isinstance(item, redis_errors.ResponseError) and str(item).lstrip().startswith(_REDIS_TRANSIENT_PREFIXES):
+        if isinstance(item, redis_errors.ResponseError) and _REDIS_TRANSIENT_ANSWER.match(str(item)):
             return True
     return False
 

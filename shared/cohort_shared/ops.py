@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from .faults import describe, redis_is_unavailable
 from .paging import BadPage
@@ -69,8 +69,10 @@ def add_shared_error_handlers(app: FastAPI, what: str) -> None:
     async def on_bad_page(request: Request, error: BadPage) -> JSONResponse:
         return JSONResponse({"message": str(error)}, status_code=400)
 
+    # The cluster client's "cannot be connected" is no RedisError.
     @app.exception_handler(RedisError)
-    async def on_redis_error(request: Request, error: RedisError) -> JSONResponse:
+    @app.exception_handler(RedisClusterException)
+    async def on_redis_error(request: Request, error: Exception) -> JSONResponse:
         if redis_is_unavailable(error):
             log.warning("Redis unavailable for %s %s: %s", request.method, request.url.path, describe(error))
             return JSONResponse({"message": f"{what} is unavailable right now; retry later"}, status_code=503,

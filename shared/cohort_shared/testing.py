@@ -180,24 +180,37 @@ class ServiceProcesses:
 
 class PrivateRedis:
     """A redis-server of a test's own (append-only, on a free port), so the test can fail it
-    — read-only as after a failover, full, killed — without touching the shared one."""
+    — read-only as after a failover, full, killed — without touching the shared one. Where the
+    tests run on a Redis Cluster (REDIS_CLUSTER=true) it is a one-node cluster holding every
+    slot, so the services use their cluster client against it too."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cluster: bool | None = None) -> None:
         self.directory = directory
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.cluster = os.environ.get("REDIS_CLUSTER") == "true" if cluster is None else cluster
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        # The bus port is named: the default (port + 10000) lies past 65535 for half the free ports.
+        cluster = (["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-port", str(free_port())] if self.cluster else [])
         self.process = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction",
+             *cluster],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
+        self._wait_until("PONG", "PING")
+        if self.cluster and "cluster_state:ok" not in self.cli("CLUSTER", "INFO"):
+            self.cli("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+            self._wait_until("cluster_state:ok", "CLUSTER", "INFO")
+
+    def _wait_until(self, expected: str, *command: str) -> None:
         deadline = time.monotonic() + 20
-        while self.cli("PING") != "PONG":
+        while expected not in self.cli(*command):
             if time.monotonic() > deadline:
-                raise AssertionError("private redis-server did not start")
+                raise AssertionError(f"private redis-server: no {expected!r} from {' '.join(command)}")
             time.sleep(0.05)
 
     def cli(self, *args: str) -> str:
@@ -205,11 +218,18 @@ class PrivateRedis:
         return answer.stdout.strip()
 
     def read_only(self) -> None:
-        """As after a failover: a replica of a master that does not answer (writes refused)."""
-        assert self.cli("REPLICAOF", "127.0.0.1", "1") == "OK"
+        """As after a failover: writes refused. A single server becomes a replica of a master
+        that does not answer; a cluster node refuses REPLICAOF, so it demands a replica it lacks."""
+        if self.cluster:
+            assert self.cli("CONFIG", "SET", "min-replicas-to-write", "1") == "OK"
+        else:
+            assert self.cli("REPLICAOF", "127.0.0.1", "1") == "OK"
 
     def writable(self) -> None:
-        assert self.cli("REPLICAOF", "NO", "ONE") == "OK"
+        if self.cluster:
+            assert self.cli("CONFIG", "SET", "min-replicas-to-write", "0") == "OK"
+        else:
+            assert self.cli("REPLICAOF", "NO", "ONE") == "OK"
 
     def full(self) -> None:
         """Out of memory for writes: maxmemory below what it uses, nothing may be evicted."""

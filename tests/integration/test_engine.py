@@ -12,7 +12,8 @@ from cohort_shared.kafka import make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Message
 from cohort_shared.state.client import connect_state
-from cohort_shared.stream.engine import InputTopic, StreamProcessor, StreamService, TaskContext
+from cohort_shared.stream.engine import StreamProcessor
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
 from cohort_shared.testing import eventually, read_topic, unique
 
 pytestmark = pytest.mark.integration
@@ -187,7 +188,7 @@ async def test_a_zombie_is_fenced_off_the_state_it_no_longer_owns(common_setting
 
 
 async def _retries(p: StreamProcessor) -> int:
-    from cohort_shared.stream.engine import RETRIES
+    from cohort_shared.stream.metrics import RETRIES
 
     return int(RETRIES.labels(p.group_id, "ownership")._value.get())
 

@@ -112,8 +112,8 @@ async def test_redis_unable_to_serve_is_a_503_with_retry_after(stack_env, kafka_
     redis = PrivateRedis(tmp_path)
     redis.start()
     try:
-        # The private server is a single one even when the suite runs on a cluster (REDIS_MODE=cluster).
-        settings = ingest_settings({**stack_env, "REDIS_URL": redis.url, "REDIS_CLUSTER": "false"})
+        # On a cluster (REDIS_MODE=cluster) the private server is a one-node cluster.
+        settings = ingest_settings({**stack_env, "REDIS_URL": redis.url})
         async with running(settings) as client:
             key = await rest_key(client)
             redis.read_only()

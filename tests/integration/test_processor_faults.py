@@ -13,7 +13,8 @@ from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Message
 from cohort_shared.settings import CommonSettings
 from cohort_shared.state.client import connect_state
-from cohort_shared.stream.engine import InputTopic, StreamProcessor, StreamService
+from cohort_shared.stream.engine import StreamProcessor
+from cohort_shared.stream.service import InputTopic, StreamService
 from cohort_shared.testing import eventually, read_topic, unique
 
 pytestmark = pytest.mark.integration

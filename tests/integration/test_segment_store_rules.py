@@ -19,7 +19,7 @@ from cohort_shared.schemas import cohort_key
 from cohort_shared.state.client import connect_state, server_info, used_memory
 from cohort_shared.state.commit import Commit
 from cohort_shared.state.lua_script import ScriptCalls
-from cohort_shared.stream.engine import TaskContext
+from cohort_shared.stream.service import TaskContext
 from segment_store.adapters.layout import cohort_code
 from segment_store.adapters.store import Store
 from segment_store.adapters.task_store import TaskStore

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from cohort_shared import schemas as s
 from cohort_shared.settings import CommonSettings
 from cohort_shared.state.keys import TaskKeys
-from cohort_shared.stream.engine import TaskContext
+from cohort_shared.stream.service import TaskContext
 from ingest.domain.export_view import ViewSlice
 from ingest.entrypoints.export_stream import ProfileTombstone, export_view_service
 

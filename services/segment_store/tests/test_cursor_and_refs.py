@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from segment_store.adapters.layout import ref_field
 from segment_store.domain.cursor import check_limit, decode_cursor, encode_cursor
 from segment_store.domain.errors import Invalid
 from segment_store.domain.events import EVENT_NAMESPACE, event_id
@@ -33,7 +34,8 @@ def test_user_refs_name_an_id_or_an_identifier():
     assert parse_user_ref("alias:email:a@x.com") == UserRef("alias", "a@x.com", "email")
     assert parse_user_ref("alias:email:a:b") == UserRef("alias", "a:b", "email")
     assert parse_user_ref("device_id:d9") == UserRef("device_id", "d9")
-    assert parse_user_ref("alias:email:a@x.com").index_key() == "a\x1femail\x1fa@x.com"
+    assert ref_field(parse_user_ref("alias:email:a@x.com")) == "a\x1femail\x1fa@x.com"
+    assert ref_field(parse_user_ref("external_id:e1")) == "x\x1fe1"
     for bad in ("external_id:", "alias:email", "alias::x", "device_id:", "x" * 65):
         with pytest.raises(Invalid, match="user_ref"):
             parse_user_ref(bad)

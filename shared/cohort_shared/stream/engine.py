@@ -37,19 +37,16 @@ import socket
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter, Gauge, Histogram
 
 from .. import txn_fencing
 from ..faults import ProcessorFailed, is_fatal_for_clients, is_fenced, is_infrastructure
 from ..kafka import make_consumer, make_producer
 from ..publishing import BatchPublisher, PublishFailed
-from ..schemas import Message
 from ..settings import CommonSettings
 from ..state.commit import Commit, Output, tracking_field
 from ..state.keys import TaskKeys
@@ -57,80 +54,14 @@ from ..state.lua_script import ScriptCalls
 from ..state.writes import WriteSet
 from .divergence import Divergence, compare
 from .divergences import DivergenceBook
+from .metrics import BATCH_SECONDS, DEAD_LETTERS, DIVERGED, LAG, LOOP_ALIVE, RECORDS, RETRIES, STUCK
 from .outgoing import dead_letter, describe_rejection
+from .service import StreamService, TaskContext
 
 log = logging.getLogger(__name__)
 txn_fencing.install()
 
-RECORDS = Counter("stream_records_total", "Input records processed", ["group", "topic"])
-DEAD_LETTERS = Counter("stream_dead_letters_total", "Input records sent to a DLQ", ["group", "topic"])
-BATCH_SECONDS = Histogram("stream_batch_seconds", "Time to apply and commit one batch", ["group"])
-RETRIES = Counter("stream_retries_total", "Batches read again after a failure", ["group", "reason"])
-LAG = Gauge("stream_consumer_lag", "Records not yet processed", ["group", "topic", "partition"])
-LOOP_ALIVE = Gauge("stream_loop_alive", "1 while the processing loop runs", ["group"])
-DIVERGED = Gauge("stream_divergence", "1 while a partition's Redis and Kafka positions disagree",
-                 ["group", "topic", "partition"])
-STUCK = Gauge("stream_partition_stuck", "1 while a task is held back after repeated failures", ["group", "partition"])
-
 Batches = dict[TopicPartition, list[ConsumerRecord]]
-
-
-@dataclass(frozen=True)
-class InputTopic:
-    """One input topic, by its default name; `stateful` if handlers write state for it."""
-
-    base: str
-    stateful: bool = True
-
-
-@dataclass
-class TaskContext:
-    """What a handler works with for one task's messages: where its state lives, the writes
-    it adds, the outputs it emits, and counts to record once the batch is committed."""
-
-    partition: int
-    keys: TaskKeys
-    redis: object
-    settings: CommonSettings
-    now: datetime
-    partitions: dict[str, int]
-    """Partition count of each input topic and declared output topic, by default name."""
-    writes: WriteSet = field(default_factory=WriteSet)
-    outputs: list[Output] = field(default_factory=list)
-    counts: list[tuple[object, int]] = field(default_factory=list)
-    after_commit: WriteSet = field(default_factory=WriteSet)
-    """Hints written once Kafka has the batch, best effort and unfenced: never state a replay
-    depends on (a lost one must only cost some speed)."""
-
-    def emit(self, base_topic: str, value: bytes | None, key: bytes | None = None, partition: int | None = None) -> None:
-        """Publish `value` on `base_topic` (behind TOPIC_PREFIX), to `partition` or by `key`."""
-        self.outputs.append((self.settings.topics.name(base_topic), partition, key, value))
-
-    def count(self, metric, amount: int = 1) -> None:
-        """`metric` (a labelled Prometheus counter) grows by `amount` once the batch commits."""
-        if amount:
-            self.counts.append((metric, amount))
-
-
-Handler = Callable[[TaskContext, list], Awaitable[None]]
-Decoder = Callable[[str, ConsumerRecord], Message]
-
-
-@dataclass
-class StreamService:
-    """What a stream service brings: its name, its inputs, the topics it publishes to by
-    partition (whose partition counts handlers need), how a record is decoded, and its
-    handlers: (message types, handler) pairs, each called once per task with the task's
-    messages of those types, in the order they were read (offset order per partition)."""
-
-    name: str
-    inputs: Sequence[InputTopic]
-    handlers: Sequence[tuple[tuple[type, ...], Handler]]
-    decode: Decoder
-    outputs: Sequence[str] = ()
-
-    def handled(self, message) -> bool:
-        return any(isinstance(message, types) for types, _ in self.handlers)
 
 
 class _NotCommitted(Exception):

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
 from cohort_shared.publishing import partition_for
-from cohort_shared.stream.engine import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
 from cohort_shared.topics import (
     COHORT_CHANGES,
     IDENTITY_EVENTS,

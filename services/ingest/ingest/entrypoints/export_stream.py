@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
-from cohort_shared.stream.engine import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
 from cohort_shared.topics import COHORT_META, IDENTITY_PROFILES, MEMBERSHIP_CHANGES
 
 from ..adapters.export_view import SERVICE, ExportViewStore

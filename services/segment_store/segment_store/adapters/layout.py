@@ -33,6 +33,7 @@ import hashlib
 
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.state.keys import TaskKeys, spread
+from cohort_shared.user_refs import UserRef
 
 from ..settings import SERVICE
 
@@ -126,6 +127,30 @@ class Layout:
 
 def segments_key(prefix: str, ws: str) -> str:
     return KeySpace(prefix, SERVICE).workspace(ws, "seg")
+
+
+def external_id_field(external_id: str) -> str:
+    """The profile index's field (`ix:`) for an external ID."""
+    return f"x{SEP}{external_id}"
+
+
+def alias_field(label: str, name: str) -> str:
+    return f"a{SEP}{label}{SEP}{name}"
+
+
+def device_field(device_id: str) -> str:
+    return f"d{SEP}{device_id}"
+
+
+def ref_field(ref: UserRef) -> str:
+    """The profile index's field for the identifier a user_ref names (not an internal ID)."""
+    if ref.kind == "external_id":
+        return external_id_field(ref.value)
+    if ref.kind == "alias":
+        return alias_field(ref.label or "", ref.value)
+    if ref.kind == "device_id":
+        return device_field(ref.value)
+    raise ValueError("an internal user ID is not an index key")
 
 
 def encode_record(user_id: str, external_id: str | None, from_profile: bool) -> str:

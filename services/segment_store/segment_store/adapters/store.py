@@ -15,7 +15,7 @@ from cohort_shared.publishing import partition_for
 from cohort_shared.state.lua_script import LuaScript
 
 from ..domain.user_refs import UserRef
-from .layout import SEP, WIDTH, Layout, bucket, decode_record, segments_key
+from .layout import SEP, WIDTH, Layout, bucket, decode_record, ref_field, segments_key
 
 EVALUATE = LuaScript(resources.files(__package__).joinpath("lua", "evaluate_segment.lua").read_text())
 TASK_SPAN = 1 << 40
@@ -117,7 +117,7 @@ class Store:
         if ref.kind == "user_id":
             user_id = ref.value
         else:
-            field = ref.index_key()
+            field = ref_field(ref)
             pipe = self.redis.pipeline(transaction=False)
             for task in self.tasks:
                 pipe.hget(self.layout(task).index(ws, field), field)

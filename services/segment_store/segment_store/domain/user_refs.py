@@ -1,43 +1,19 @@
-"""`user_ref` (SPEC §3): an internal user ID, `external_id:…`, `alias:<label>:<name>` or `device_id:…`."""
+"""`user_ref` in segment-store's API: the shared parser (cohort_shared.user_refs), its
+refusals as segment-store's `Invalid`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from cohort_shared.user_refs import UserRef
+from cohort_shared.user_refs import parse_user_ref as _parse
 
 from .errors import Invalid
 
-RefKind = Literal["user_id", "external_id", "alias", "device_id"]
-
-
-@dataclass(frozen=True)
-class UserRef:
-    kind: RefKind
-    value: str
-    label: str | None = None
-
-    def index_key(self) -> str:
-        """The profile index's field for this identifier (adapters/layout.py)."""
-        if self.kind == "external_id":
-            return f"x\x1f{self.value}"
-        if self.kind == "alias":
-            return f"a\x1f{self.label}\x1f{self.value}"
-        if self.kind == "device_id":
-            return f"d\x1f{self.value}"
-        raise ValueError("an internal user ID is not an index key")
-
 
 def parse_user_ref(raw: str) -> UserRef:
-    kind, sep, rest = raw.partition(":")
-    if sep and kind in ("external_id", "device_id"):
-        if not rest:
-            raise Invalid(f"user_ref {kind}: needs a value")
-        return UserRef(kind, rest)
-    if sep and kind == "alias":
-        label, sep2, name = rest.partition(":")
-        if not sep2 or not label or not name:
-            raise Invalid("user_ref alias: must be alias:<label>:<name>")
-        return UserRef("alias", name, label)
-    if not raw or len(raw) > 64:
-        raise Invalid("user_ref must be a user ID, external_id:…, alias:<label>:<name> or device_id:…")
-    return UserRef("user_id", raw)
+    try:
+        return _parse(raw)
+    except ValueError as refusal:
+        raise Invalid(str(refusal)) from None
+
+
+__all__ = ["UserRef", "parse_user_ref"]

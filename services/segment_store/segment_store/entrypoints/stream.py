@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
-from cohort_shared.stream.engine import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
 from cohort_shared.topics import (
     COHORT_META,
     IDENTITY_MERGES,
@@ -34,7 +34,7 @@ from cohort_shared.topics import (
 )
 from prometheus_client import Counter, Histogram
 
-from ..adapters.layout import SEP, cohort_code
+from ..adapters.layout import alias_field, cohort_code, device_field, external_id_field
 from ..adapters.task_store import Loaded, TaskStore
 from ..domain import membership as rules
 from ..domain.events import event_id
@@ -244,7 +244,7 @@ async def _profile(ctx: TaskContext, store: TaskStore, loaded: Loaded, message) 
     old = loaded.index_fields.pop(user_id, [])
     external_id = loaded.external_id(user_id)
     if external_id is not None:
-        old = [*old, f"x{SEP}{external_id}"]
+        old = [*old, external_id_field(external_id)]
     holders = await store.index_holders(loaded, old)
     for name in old:
         if holders.get(name) == user_id:
@@ -258,9 +258,10 @@ async def _profile(ctx: TaskContext, store: TaskStore, loaded: Loaded, message) 
         return
     if loaded.slice.gone.pop(user_id, None) is not None:
         loaded.ungone.add(user_id)
-    fields = [f"a{SEP}{a.alias_label}{SEP}{a.alias_name}" for a in message.aliases]
-    fields += [f"d{SEP}{d}" for d in message.device_ids]
-    for name in [*fields, *([f"x{SEP}{message.external_id}"] if message.external_id else [])]:
+    fields = [alias_field(a.alias_label, a.alias_name) for a in message.aliases]
+    fields += [device_field(d) for d in message.device_ids]
+    external = [external_id_field(message.external_id)] if message.external_id else []
+    for name in [*fields, *external]:
         ctx.writes.hset(layout.index(ws, name), {name: user_id})
     if fields:
         ctx.writes.hset(layout.index_fields(ws, n), {n: orjson.dumps(fields)})

@@ -1,0 +1,75 @@
+"""What a stream service brings to the engine: its inputs, its decoder and one handler per
+message type, each handler working on a `TaskContext` (state keys, writes, outputs, counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiokafka.structs import ConsumerRecord
+
+from ..schemas import Message
+from ..settings import CommonSettings
+from ..state.commit import Output
+from ..state.keys import TaskKeys
+from ..state.writes import WriteSet
+
+
+@dataclass(frozen=True)
+class InputTopic:
+    """One input topic, by its default name; `stateful` if handlers write state for it."""
+
+    base: str
+    stateful: bool = True
+
+
+@dataclass
+class TaskContext:
+    """What a handler works with for one task's messages: where its state lives, the writes
+    it adds, the outputs it emits, and counts to record once the batch is committed."""
+
+    partition: int
+    keys: TaskKeys
+    redis: object
+    settings: CommonSettings
+    now: datetime
+    partitions: dict[str, int]
+    """Partition count of each input topic and declared output topic, by default name."""
+    writes: WriteSet = field(default_factory=WriteSet)
+    outputs: list[Output] = field(default_factory=list)
+    counts: list[tuple[object, int]] = field(default_factory=list)
+    after_commit: WriteSet = field(default_factory=WriteSet)
+    """Hints written once Kafka has the batch, best effort and unfenced: never state a replay
+    depends on (a lost one must only cost some speed)."""
+
+    def emit(self, base_topic: str, value: bytes | None, key: bytes | None = None, partition: int | None = None) -> None:
+        """Publish `value` on `base_topic` (behind TOPIC_PREFIX), to `partition` or by `key`."""
+        self.outputs.append((self.settings.topics.name(base_topic), partition, key, value))
+
+    def count(self, metric, amount: int = 1) -> None:
+        """`metric` (a labelled Prometheus counter) grows by `amount` once the batch commits."""
+        if amount:
+            self.counts.append((metric, amount))
+
+
+Handler = Callable[[TaskContext, list], Awaitable[None]]
+Decoder = Callable[[str, ConsumerRecord], Message]
+
+
+@dataclass
+class StreamService:
+    """What a stream service brings: its name, its inputs, the topics it publishes to by
+    partition (whose partition counts handlers need), how a record is decoded, and its
+    handlers: (message types, handler) pairs, each called once per task with the task's
+    messages of those types, in the order they were read (offset order per partition)."""
+
+    name: str
+    inputs: Sequence[InputTopic]
+    handlers: Sequence[tuple[tuple[type, ...], Handler]]
+    decode: Decoder
+    outputs: Sequence[str] = ()
+
+    def handled(self, message) -> bool:
+        return any(isinstance(message, types) for types, _ in self.handlers)
