@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from .conftest import doc_image
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SAMPLE_PARAMS = {"ws": "acme", "partner": "mixpanel", "cohort_id": "c1", "key_id": "k1", "segment_id": "s1",
                  "user_ref": "external_id:u1"}
 
