@@ -58,10 +58,14 @@ async def test_forms_need_their_csrf_token(client, services, sign_in):
     await sign_in()
     page = await client.get("/w/acme/partners/mixpanel")
     token = form_token(page.text)
-    for data, headers in (({}, {}), ({"csrf_token": "forged"}, {}), ({"csrf_token": token}, {"origin": "https://evil"})):
+    for data, headers in (({}, {}), ({"csrf_token": "forged"}, {}), ({"csrf_token": token}, {"origin": "https://evil"}),
+                          ({"csrf_token": token}, {"origin": "null"})):
         refused = await client.post("/w/acme/partners/mixpanel/keys", data=data, headers=headers)
         assert refused.status_code == 403
     assert ("ingest", "POST", "/workspaces/acme/data-import-keys") not in services.calls
+    behind_tls = await client.post("/w/acme/partners/mixpanel/keys", data={"csrf_token": token},
+                                   headers={"origin": "https://console"})  # a proxy ends TLS before us
+    assert behind_tls.status_code == 201
     created = await client.post("/w/acme/partners/mixpanel/keys", data={"csrf_token": token},
                                 headers={"origin": "http://console"})
     assert created.status_code == 201

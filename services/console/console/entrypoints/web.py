@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cohort_shared.schemas import WORKSPACE_PATTERN
 from fastapi import Request
@@ -75,8 +75,10 @@ async def guard(request: Request) -> Session:
         raise NotSignedIn()
     request.state.session = session
     if request.method not in SAFE_METHODS:
+        # Host only, not scheme: behind a TLS-terminating proxy the browser says https and
+        # the console sees http.
         origin = request.headers.get("origin")
-        if origin is not None and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             raise CsrfRefused()
         given = request.headers.get(CSRF_HEADER)
         if given is None and "form" in request.headers.get("content-type", ""):
