@@ -37,7 +37,7 @@ help:
 	@echo "make demo        install, start everything, run the demo (leaves the stack running)"
 	@echo "make test        install, start Kafka and Redis if needed, run every test, stop what it started"
 	@echo "make test-cluster  the integration and end-to-end tests on a local 3-master Redis Cluster"
-	@echo "make up / down   start / stop Kafka, Redis and the four services"
+	@echo "make up / down   start / stop Kafka, Redis, the four services and the operator console (:8084)"
 	@echo "make bench       run the benchmark and print its table"
 	@echo "make chaos       run the fault-injection suite and print its table (CHAOS_PROFILE=ci: ~3 min)"
 	@echo "                 KAFKA_BROKERS=3 runs any of these on a local 3-broker Kafka cluster,"
@@ -75,7 +75,7 @@ test: $(VENV)/.installed
 # them) on a local 3-master Redis Cluster, on ports of its own so a single Redis can stay up.
 test-cluster: $(VENV)/.installed
 	$(MAKE) test REDIS_MODE=cluster REDIS_PORT=$(REDIS_CLUSTER_TEST_PORT) REDIS_URL=redis://127.0.0.1:$(REDIS_CLUSTER_TEST_PORT)/0 \
-	  PYTEST_ARGS='-m "integration or e2e" $(PYTEST_ARGS)'
+	  PYTEST_ARGS='-m "(integration or e2e) and not browser" $(PYTEST_ARGS)'
 
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not integration and not e2e" $(PYTEST_ARGS)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: start Kafka, Redis and the three services (if not running), then run the demo
+# `make demo`: start Kafka, Redis, the services and the console (if not running), then run the demo
 # through the operator CLI, and leave everything running.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -11,5 +11,6 @@ if [ -f .local/secrets.env ]; then
 fi
 .venv/bin/python deploy/demo/demo.py
 echo
-echo "The stack is still running: try '.venv/bin/cohort --help' (ADMIN_TOKEN is in .local/secrets.env)."
+echo "The stack is still running: try '.venv/bin/cohort --help' (ADMIN_TOKEN is in .local/secrets.env),"
+echo "or open the operator console at http://127.0.0.1:${CONSOLE_PORT:-8084} and sign in with the ADMIN_TOKEN."
 echo "Stop everything with: make down"

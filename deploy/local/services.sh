@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The services as local processes, each with its own log file under .local/logs/.
 #
-#   services.sh up       start ingest, identity-resolution, segment-store and delivery (those
-#                        not yet running), wait until each /readyz answers 200, print where they listen
+#   services.sh up       start ingest, identity-resolution, segment-store, delivery and the
+#                        operator console (those not yet running), wait until each /readyz
+#                        answers 200, print where they listen
 #   services.sh down     stop the services this script started
 #   services.sh status   show each service's state
 #
 # Environment given to `make up` (ADMIN_TOKEN, PARTNER_API_KEYS, INGEST_PORT, IDENTITY_PORT,
-# SEGMENT_PORT, DELIVERY_PORT, TOPIC_PREFIX, …) reaches the services. When ADMIN_TOKEN,
+# SEGMENT_PORT, DELIVERY_PORT, CONSOLE_PORT, TOPIC_PREFIX, …) reaches the services. When ADMIN_TOKEN,
 # PARTNER_API_KEYS or DELIVERY_SECRET_KEY is not given, random ones are generated once into
 # .local/secrets.env (mode 600), never printed. Webhooks to 127.0.0.1 and other private
 # addresses are allowed here (WEBHOOK_ALLOW_PRIVATE=true unless given), for local receivers.
@@ -25,9 +26,16 @@ export IDENTITY_PORT="${IDENTITY_PORT:-8081}"
 export SEGMENT_PORT="${SEGMENT_PORT:-8082}"
 export DELIVERY_PORT="${DELIVERY_PORT:-8083}"
 export WEBHOOK_ALLOW_PRIVATE="${WEBHOOK_ALLOW_PRIVATE:-true}"
+export CONSOLE_PORT="${CONSOLE_PORT:-8084}"
+# The console calls the others' operator APIs where this script starts them.
+export CONSOLE_INGEST_URL="${CONSOLE_INGEST_URL:-http://127.0.0.1:$INGEST_PORT}"
+export CONSOLE_IDENTITY_URL="${CONSOLE_IDENTITY_URL:-http://127.0.0.1:$IDENTITY_PORT}"
+export CONSOLE_SEGMENT_URL="${CONSOLE_SEGMENT_URL:-http://127.0.0.1:$SEGMENT_PORT}"
+export CONSOLE_DELIVERY_URL="${CONSOLE_DELIVERY_URL:-http://127.0.0.1:$DELIVERY_PORT}"
 # name:python-module:port-variable
 SERVICES=("ingest:ingest:INGEST_PORT" "identity-resolution:identity_resolution:IDENTITY_PORT"
-          "segment-store:segment_store:SEGMENT_PORT" "delivery:delivery:DELIVERY_PORT")
+          "segment-store:segment_store:SEGMENT_PORT" "delivery:delivery:DELIVERY_PORT"
+          "console:console:CONSOLE_PORT")
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -118,6 +126,7 @@ up() {
   echo "identity-resolution  http://127.0.0.1:$IDENTITY_PORT   (identity lookups)"
   echo "segment-store        http://127.0.0.1:$SEGMENT_PORT   (cohorts, segments, usage)"
   echo "delivery             http://127.0.0.1:$DELIVERY_PORT   (webhooks)"
+  echo "console              http://127.0.0.1:$CONSOLE_PORT   (operator console: sign in with ADMIN_TOKEN)"
   local redis_shown="${REDIS_URL:-redis://127.0.0.1:6379/0}"
   redis_shown="$(printf %s "$redis_shown" | sed -E "s#//[^@/]*@#//***@#")"  # never print a password
   echo "kafka                ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   redis $redis_shown"

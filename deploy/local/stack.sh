@@ -2,7 +2,8 @@
 # The local stack: a real Apache Kafka broker (KRaft) and a real Redis server as plain
 # processes, for machines without a Docker engine. State lives under .local/ (git-ignored).
 #
-#   stack.sh install        fetch what is missing (JDK, Maven, redis-server, Kafka jars)
+#   stack.sh install        fetch what is missing (JDK, Maven, redis-server, Kafka jars, and
+#                           Debian's chromium for the console's browser tests)
 #   stack.sh up             start Kafka and Redis unless already answering; wait until ready
 #   stack.sh down           stop what this script started, nothing else
 #   stack.sh status         show what runs
@@ -84,6 +85,9 @@ install() {
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
   command -v redis-server >/dev/null || need+=(redis-server)
+  # The console's browser tests: Playwright drives the distribution's chromium (it cannot
+  # download its own browsers here). CHROMIUM_PATH names another one; SKIP_CHROMIUM=1 skips it.
+  [ -n "${SKIP_CHROMIUM:-}" ] || [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || need+=(chromium)
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
   local stamp="$KAFKA_HOME/libs/.pom-$(sha1sum "$ROOT/deploy/kafka/pom.xml" | cut -c1-12)"
   if [ ! -f "$stamp" ]; then

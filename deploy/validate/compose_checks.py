@@ -15,6 +15,7 @@ import yaml
 from .settings_names import SETTINGS, STREAM_PROCESSORS, env_names
 
 INFRASTRUCTURE = ("kafka", "redis")
+NEEDS = {"console": ("kafka",)}  # what a service waits for, where not all of INFRASTRUCTURE (the console has no Redis)
 LOOPBACK_PORT = re.compile(r"^127\.0\.0\.1:.+:\d+(/(tcp|udp))?$")  # the host port may be ${VAR:-default}
 # Values for the variables the file insists on (${VAR:?…}); placeholders, never used.
 PLACEHOLDER_ENV = {"ADMIN_TOKEN": "placeholder", "PARTNER_API_KEYS": "mixpanel=placeholder",
@@ -62,7 +63,7 @@ def check_compose_policy(compose_file: Path, dockerignore: Path) -> list[str]:
 def _app_service(name: str, service: dict) -> list[str]:
     problems = []
     depends = service.get("depends_on") or {}
-    for needed in INFRASTRUCTURE:
+    for needed in NEEDS.get(name, INFRASTRUCTURE):
         if not isinstance(depends, dict) or (depends.get(needed) or {}).get("condition") != "service_healthy":
             problems.append(f"{name}: must wait for {needed} with depends_on condition service_healthy")
     environment = service.get("environment") or {}

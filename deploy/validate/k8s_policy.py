@@ -17,7 +17,7 @@ from .settings_names import (
 
 WORKLOADS = ("Deployment", "StatefulSet")
 PORT_SETTINGS = {"ingest": "INGEST_PORT", "identity-resolution": "IDENTITY_PORT", "segment-store": "SEGMENT_PORT",
-                 "delivery": "DELIVERY_PORT"}
+                 "delivery": "DELIVERY_PORT", "console": "CONSOLE_PORT"}
 DEFAULT_PARTITIONS = 12
 PLACEHOLDER = re.compile(r"^<placeholder: [^\n]*>$")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]*:[^/@\s]+@")

@@ -14,6 +14,7 @@ SETTINGS = {
     "identity-resolution": ("identity_resolution.settings", "IdentitySettings"),
     "segment-store": ("segment_store.settings", "SegmentSettings"),
     "delivery": ("delivery.settings", "DeliverySettings"),
+    "console": ("console.settings", "ConsoleSettings"),
 }
 STREAM_PROCESSORS = ("identity-resolution", "segment-store", "delivery")
 SECRET_NAMES = ("ADMIN_TOKEN", "PARTNER_API_KEYS", "REDIS_URL", "DELIVERY_SECRET_KEY")

@@ -358,6 +358,36 @@ async def test_segments_are_validated_stored_sized_listed_and_queried(store):
         assert response.status_code == 404 and "segment_id" in response.json()["message"]
 
 
+async def test_a_filter_is_sized_without_saving_and_usage_is_kept_by_the_hour(store):
+    ws = "acme"
+    users = [f"U{i}" for i in range(1, 5)]
+    await store.send(*(profile(ws, u, u.lower()) for u in users))
+    await store.send(*(resolved(ws, "mp_a", u) for u in users[:3]), resolved(ws, "mp_b", "U3"),
+                     resolved(ws, "mp_b", "U4"), resolved(ws, "mp_b", "U4"))  # the last one changes nothing
+    await store.until(f"/workspaces/{ws}/usage", lambda b: b.get("data_points") == 5)
+
+    async def preview(body: object) -> httpx.Response:
+        return await store.http.post(f"/workspaces/{ws}/segments/preview", json=body, headers=ADMIN)
+
+    for filter_, size in (({"Mixpanel_Cohorts": {"includes": ["mp_a"]}}, 3),
+                          ({"all": [{"Mixpanel_Cohorts": {"includes": ["mp_a"]}},
+                                    {"Mixpanel_Cohorts": {"excludes": ["mp_b"]}}]}, 2),
+                          ({"not": {"Mixpanel_Cohorts": {"includes": ["mp_a", "mp_b"]}}}, 0)):
+        answer = await preview({"filter": filter_})
+        assert answer.status_code == 200 and answer.json() == {"filter": filter_, "size": size}, answer.text
+    bad = await preview({"filter": {"Mixpanel_Cohorts": {"includes": []}}})
+    assert bad.status_code == 400 and bad.json()["message"].startswith("filter.Mixpanel_Cohorts.includes")
+    assert (await preview({"name": "no filter"})).status_code == 400
+    assert (await store.get_json(f"/workspaces/{ws}/segments"))["segments"] == []  # nothing saved
+
+    history = (await store.get_json(f"/workspaces/{ws}/usage/history"))["hours"]
+    assert sum(h["data_points"] for h in history) == 5
+    assert all(h["hour"].endswith(":00:00Z") for h in history)
+    assert history == sorted(history, key=lambda h: h["hour"])
+    assert (await store.get(f"/workspaces/{ws}/usage/history", hours=0)).status_code == 400
+    assert (await store.get_json("/workspaces/other/usage/history")) == {"hours": []}
+
+
 async def test_a_workspace_sees_nothing_of_another(store):
     await store.send(profile("ws1", "U1", "u1"), resolved("ws1", "mp_1", "U1", external_id="u1"))
     await store.until("/workspaces/ws1/cohorts/mp_1", lambda b: b.get("member_count") == 1)

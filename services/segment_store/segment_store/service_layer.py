@@ -15,6 +15,8 @@ from .domain.filters import cohorts_named, parse_filter, parse_segment_name
 from .domain.planning import plan_filter
 from .domain.user_refs import parse_user_ref
 
+MAX_HISTORY_HOURS = 24 * 400
+
 
 def cohort_summary(fields: dict) -> dict:
     return {
@@ -96,6 +98,23 @@ class SegmentStoreService:
 
     async def usage(self, ws: str) -> dict:
         return {"data_points": await self.store.usage(ws)}
+
+    async def usage_history(self, ws: str, hours: int | None) -> dict:
+        """The latest `hours` hours with data points, oldest first (hours before this counter
+        existed are missing, so their sum can be below `data_points`)."""
+        wanted = 168 if hours is None else hours
+        if not 1 <= wanted <= MAX_HISTORY_HOURS:
+            raise Invalid(f"hours must be between 1 and {MAX_HISTORY_HOURS}")
+        by_hour = sorted((await self.store.usage_by_hour(ws)).items())[-wanted:]
+        return {"hours": [{"hour": f"{hour}:00:00Z", "data_points": n} for hour, n in by_hour if n]}
+
+    async def preview_segment(self, ws: str, body: object) -> dict:
+        """The size a segment with this filter would have now, saving nothing."""
+        if not isinstance(body, dict) or "filter" not in body:
+            raise Invalid("the body must be a JSON object with a filter")
+        node = parse_filter(body["filter"])
+        codes = {cohort: cohort_code(*cohort) for cohort in cohorts_named(node)}
+        return {"filter": body["filter"], "size": await self.store.size(ws, plan_filter(node, codes).as_json())}
 
     async def create_segment(self, ws: str, body: object) -> dict:
         if not isinstance(body, dict):

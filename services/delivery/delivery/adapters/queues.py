@@ -91,6 +91,9 @@ class RedisDeliveryQueues:
         that sees the mark finds the events); the number queued."""
         if not batches:
             return 0
+        # ScriptCalls: one pipeline on one server; on a cluster (whose pipelines refuse
+        # EVALSHA) concurrent calls, each on its shard. Either way, the queues are written
+        # before their targets are marked due.
         calls = ScriptCalls(self._redis)
         for target, events in batches.items():
             keys = self.keys(target.workspace_id, target.webhook_id)

@@ -22,6 +22,7 @@ A cohort is named in keys by its code (`cohort_code`).
                                 pd dropped pre_2010, u:<reason> unmatched — this task's share
   cohorts:<ws>          hash    code → partner \\x1f cohort_id, for cohorts this task holds data of
   usage:<ws>            string  data points, this task's share
+  uh:<ws>               hash    "YYYY-MM-DDTHH" (UTC hour applied) → data points, this task's share
   uw:<hhh>              hash    user_id → workspace (identity.profiles tombstones name no workspace)
 Segment definitions are workspace data, not a task's: `<prefix>segment-store:{<ws>}:seg`.
 """
@@ -112,6 +113,9 @@ class Layout:
 
     def usage(self, ws: str) -> str:
         return self.k("usage", ws)
+
+    def usage_hours(self, ws: str) -> str:
+        return self.k("uh", ws)
 
     def user_workspace(self, user_id: str) -> str:
         return self.k("uw", spread(user_id))

@@ -99,6 +99,17 @@ class Store:
             pipe.get(self.layout(task).usage(ws))
         return sum(int(v or 0) for v in await pipe.execute())
 
+    async def usage_by_hour(self, ws: str) -> dict[str, int]:
+        """Data points per UTC hour applied ("YYYY-MM-DDTHH"), summed over the tasks."""
+        pipe = self.redis.pipeline(transaction=False)
+        for task in self.tasks:
+            pipe.hgetall(self.layout(task).usage_hours(ws))
+        hours: Counter = Counter()
+        for share in await pipe.execute():
+            for hour, n in share.items():
+                hours[hour.decode()] += int(n)
+        return dict(hours)
+
     # ---------------------------------------------------------------- users
 
     async def find_user(self, ws: str, ref: UserRef, with_cohorts: bool = False) -> FoundUser | None:

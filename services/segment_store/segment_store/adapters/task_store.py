@@ -174,6 +174,8 @@ class TaskStore:
         for (cohort, name), delta in s.counters.items():
             writes.hincrby(layout.counters(ws, cohort_code(*cohort)), name, delta)
         writes.incrby(layout.usage(ws), s.usage)
+        if s.usage:  # by the hour it was applied in, for the console's chart over time
+            writes.hincrby(layout.usage_hours(ws), now[:13], s.usage)
         for user_id, gone in s.gone_now.items():
             value = gone.why + (SEP + gone.kept if gone.kept else "")
             writes.hset(layout.gone(ws, user_id), {user_id: value})

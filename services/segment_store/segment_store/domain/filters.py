@@ -108,7 +108,7 @@ def _parse_cohorts(value: Any, path: str, partner: str, refs: list[int]) -> Coho
 
 
 def filter_json_schemas(ref: str = "#/components/schemas/{name}") -> dict[str, dict[str, Any]]:
-    """The grammar above as JSON Schema components (`SegmentDefinition`, `SegmentFilter`,
+    """The grammar above as JSON Schema components (`SegmentDefinition`, `SegmentPreview`, `SegmentFilter`,
     `CohortSelection`), for the API document. Two limits are not stated there: nesting at
     most MAX_DEPTH deep and MAX_COHORT_REFS cohorts in all."""
 
@@ -127,6 +127,9 @@ def filter_json_schemas(ref: str = "#/components/schemas/{name}") -> dict[str, d
             "type": "object", "required": ["name", "filter"],
             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
                            "filter": a_filter},
+        },
+        "SegmentPreview": {
+            "type": "object", "required": ["filter"], "properties": {"filter": a_filter},
         },
         "SegmentFilter": {
             "description": f"exactly one key: all, any, not or <Partner>_Cohorts (e.g. Mixpanel_Cohorts); "

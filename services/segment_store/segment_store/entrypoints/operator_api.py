@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..domain.errors import Invalid
-from ..service_layer import SegmentStoreService
+from ..service_layer import MAX_HISTORY_HOURS, SegmentStoreService
 
 router = APIRouter(prefix="/workspaces/{ws}")
 
@@ -52,6 +52,24 @@ async def user_cohorts(request: Request, ws: str, user_ref: str) -> dict:
 async def usage(request: Request, ws: str) -> dict:
     """Data points: effective cohort-import changes of the workspace (merges and deletes are free)."""
     return await service(request, ws).usage(ws)
+
+
+@router.get("/usage/history")
+async def usage_history(request: Request, ws: str,
+                        hours: int | None = Query(None, ge=1, le=MAX_HISTORY_HOURS)) -> dict:
+    """Data points per UTC hour applied, the latest `hours` hours that had any (default 168)."""
+    return await service(request, ws).usage_history(ws, hours)
+
+
+@router.post("/segments/preview", openapi_extra=json_body("SegmentPreview"))
+async def preview_segment(request: Request, ws: str) -> dict:
+    """The size of a filter right now, without saving a segment (the console's live size)."""
+    segments = service(request, ws)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise Invalid("the body must be valid JSON") from None
+    return await segments.preview_segment(ws, body)
 
 
 @router.post("/segments", status_code=201, openapi_extra=json_body("SegmentDefinition"))
