@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings
 
 def _classes() -> dict[str, type[BaseSettings]]:
     from cohort_shared.settings import CommonSettings
+    from console.settings import ConsoleSettings
     from delivery.settings import DeliverySettings
     from identity_resolution.settings import IdentitySettings
     from ingest.settings import IngestSettings
@@ -18,7 +19,7 @@ def _classes() -> dict[str, type[BaseSettings]]:
 
     return {"every service": CommonSettings, "ingest": IngestSettings,
             "identity-resolution": IdentitySettings, "segment-store": SegmentSettings,
-            "delivery": DeliverySettings}
+            "delivery": DeliverySettings, "console": ConsoleSettings}
 
 
 def _env_name(cls: type[BaseSettings], name: str) -> str:
