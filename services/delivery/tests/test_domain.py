@@ -16,6 +16,8 @@ from delivery.domain.retry import CircuitBreaker, RetryPolicy
 from delivery.domain.secret_box import SecretBox
 from delivery.domain.signing import Signer, body_of, new_secret
 from delivery.domain.urls import check_url, is_refused_address
+from delivery.domain.webhooks import CreateWebhookBody
+from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 EVENT = {"event_id": "e1", "workspace_id": "ws", "partner": "mixpanel", "cohort_id": "churn", "user_id": "u1",
@@ -118,6 +120,21 @@ def test_urls_are_http_or_https_with_a_host(url, message):
     with pytest.raises(InvalidRequest) as refused:
         check_url(url)
     assert refused.value.message == message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:44089/hook", "https://[::1]:8443/x", "https://a.example:65535",
+                                 "http://hooks.example.com/path?x=1#y"])
+def test_the_documented_url_pattern_and_the_check_agree_on_valid_urls(url):
+    """What the OpenAPI document's pattern allows, the check accepts (a 5-digit port too)."""
+    assert CreateWebhookBody(url=url).url == check_url(url)
+
+
+@pytest.mark.parametrize("url", ["https://a.example:65536", "ftp://a.example", "https://", "https://a b.example"])
+def test_the_documented_url_pattern_refuses_what_the_check_refuses(url):
+    with pytest.raises(ValidationError):
+        CreateWebhookBody(url=url)
+    with pytest.raises(InvalidRequest):
+        check_url(url)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",

@@ -41,7 +41,8 @@ class CreateWebhookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
-        min_length=1, max_length=2048, pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:[0-9]{1,4})?(/[!-~]*)?$",
+        min_length=1, max_length=2048,
+        pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$",
         description="http or https; a host that resolves to a loopback, link-local or private address is "
                     "refused unless WEBHOOK_ALLOW_PRIVATE=true")
     description: str | None = Field(None, max_length=1024)
