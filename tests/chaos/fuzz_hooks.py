@@ -7,6 +7,8 @@ imported by the suites themselves; `make chaos` and tests/e2e/test_openapi_confo
   `positive_data_acceptance` still judges everything else: a `cursor` is opaque and only
   the server issues one (any other string is a 400, docs/api/README), and a merge must
   name two different profiles (the kept identifier is changed when both are the same);
+  a cohort-changes request holds at most 1,000 identifiers across all its lists (each list's
+  own maxItems is 1,000; a generated request over the total is cut to it);
   a webhook replay's `from` must not lie in the future (a generated one is moved to 2020),
   and a webhook URL's host must resolve to a public address (a generated URL is replaced by
   one naming a public IP address, so no DNS is needed).
@@ -30,6 +32,7 @@ def before_call(context, case, kwargs) -> None:
         _no_invented_cursor(case)
         _two_different_profiles(case)
         _webhook_rules(case)
+        _at_most_1000_identifiers(case)
     if not (PARTNER_KEYS and case.path.startswith("/partners/") and next(_every_other)):
         return
     partner = case.path_parameters.get("partner") if case.path_parameters else None
@@ -59,6 +62,35 @@ def _two_different_profiles(case) -> None:
     for i, update in enumerate(updates):
         if isinstance(update, dict) and _named(update.get("identifier_to_keep")) == _named(update.get("identifier_to_merge")):
             updates[i] = {**update, "identifier_to_keep": {"external_id": f"kept-{i}"}}
+
+
+def _at_most_1000_identifiers(case) -> None:
+    """Entries are kept in order while they fit; the one that does not is cut to the room
+    left (it keeps at least one identifier, since it was schema-valid), the rest dropped."""
+    if not (case.path.endswith("/cohorts/users") and isinstance(case.body, dict)):
+        return
+    changes = case.body.get("cohort_changes")
+    if not isinstance(changes, list):
+        return
+    lists = ("user_ids", "device_ids", "aliases")
+    room, kept = 1000, []
+    for change in changes:
+        if not isinstance(change, dict):
+            kept.append(change)
+            continue
+        size = sum(len(change[f]) for f in lists if isinstance(change.get(f), list))
+        if size <= room:
+            kept.append(change)
+            room -= size
+            continue
+        if room > 0:
+            for field in lists:
+                if isinstance(change.get(field), list):
+                    change[field] = change[field][:room]
+                    room -= len(change[field])
+            kept.append(change)
+        break
+    case.body = {**case.body, "cohort_changes": kept}
 
 
 def _webhook_rules(case) -> None:
