@@ -36,6 +36,13 @@ def sign_in(page, token: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def settled(page) -> None:
+    """Until htmx has swapped and settled what it just received: it attaches the new content's
+    triggers while settling, and a change made before that sends nothing (a person is never
+    that fast; a test is)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
+
+
 def wait_until(probe, until, timeout: float = 30.0):
     """Poll an HTTP probe until `until(answer)` holds (the services apply changes asynchronously)."""
     import time
@@ -228,6 +235,8 @@ def test_the_segment_builder_sizes_match_the_api(signed_in, stack, admin, popula
     page.get_by_label("Row 1 cohort").select_option("mixpanel/mp_churn")
     expect(page.locator("#segment-size")).to_have_attribute("data-size", "6")
     page.get_by_role("button", name="Add row").click()
+    expect(page.get_by_label("Row 2 mode")).to_be_attached()
+    settled(page)
     page.get_by_label("Row 2 mode").select_option("excludes")
     page.get_by_label("Row 2 cohort").select_option("mixpanel/mp_vip")
     expect(page.locator("#segment-size")).to_have_attribute("data-size", "4")  # u0…u3
