@@ -73,3 +73,23 @@ class StreamService:
 
     def handled(self, message) -> bool:
         return any(isinstance(message, types) for types, _ in self.handlers)
+
+
+@dataclass(frozen=True)
+class ProfileTombstone:
+    """An identity.profiles record without a value: the profile was deleted or merged away."""
+
+    user_id: str
+
+
+def decode_with_tombstones(base_topic: str, record: ConsumerRecord) -> Message | ProfileTombstone:
+    """A record as its message; identity.profiles' tombstones (key, no value) as a
+    `ProfileTombstone`. A value-less record on any other topic is a cause for its DLQ."""
+    from .. import schemas
+    from ..topics import IDENTITY_PROFILES
+
+    if record.value is None:
+        if base_topic != IDENTITY_PROFILES or not record.key:
+            raise ValueError("a record without a value (only identity.profiles has tombstones)")
+        return ProfileTombstone(record.key.decode())
+    return schemas.decode(base_topic, record.value)

@@ -13,23 +13,20 @@ records and its membership events share the partition of its user ID.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
-from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
-from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import (
+    InputTopic,
+    ProfileTombstone,
+    StreamService,
+    TaskContext,
+    decode_with_tombstones,
+)
 from cohort_shared.topics import COHORT_META, IDENTITY_PROFILES, MEMBERSHIP_CHANGES
 
 from ..adapters.export_view import SERVICE, ExportViewStore
 
 GROUP = "ingest-export"
-
-
-@dataclass(frozen=True)
-class ProfileTombstone:
-    """identity.profiles' record without a value: the profile was deleted or merged away."""
-
-    user_id: str
 
 
 def export_view_service(store: ExportViewStore) -> StreamService:
@@ -61,17 +58,10 @@ def export_view_service(store: ExportViewStore) -> StreamService:
                     view.cohort_named(message)
             store.save(ctx.partition, view, ctx.writes)
 
-    def decode(base_topic: str, record: ConsumerRecord):
-        if record.value is None:
-            if base_topic != IDENTITY_PROFILES or not record.key:
-                raise ValueError("a record without a value (only identity.profiles has tombstones)")
-            return ProfileTombstone(record.key.decode())
-        return s.decode(base_topic, record.value)
-
     return StreamService(
         name=SERVICE,
         inputs=[InputTopic(IDENTITY_PROFILES), InputTopic(MEMBERSHIP_CHANGES), InputTopic(COHORT_META)],
         handlers=[((s.ProfileUpdated, ProfileTombstone, s.MembershipChanged, s.CohortNamed, s.CohortChangesReceived),
                    on_task)],
-        decode=decode,
+        decode=decode_with_tombstones,
     )

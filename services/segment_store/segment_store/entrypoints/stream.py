@@ -16,13 +16,17 @@ publishes them byte for byte.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from aiokafka.structs import ConsumerRecord
 from cohort_shared import schemas as s
-from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import (
+    InputTopic,
+    ProfileTombstone,
+    StreamService,
+    TaskContext,
+    decode_with_tombstones,
+)
 from cohort_shared.topics import (
     COHORT_META,
     IDENTITY_MERGES,
@@ -47,13 +51,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_HOPS = 64
 """Profiles a redirected change or a handover may pass through. identity-resolution merges
 only current profiles, so chains end; this bounds what malformed input could do."""
-
-
-@dataclass(frozen=True)
-class ProfileTombstone:
-    """An identity.profiles tombstone: the profile no longer exists (its key, no value)."""
-
-    user_id: str
 
 
 class Batch:
@@ -166,13 +163,6 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
             await _apply(ctx, store, Batch(ctx, loaded), batch)
             store.save(loaded, ctx.writes, ctx.now.isoformat())
 
-    def decode(base_topic: str, record: ConsumerRecord):
-        if record.value is None:
-            if base_topic != IDENTITY_PROFILES or not record.key:
-                raise ValueError("a record without a value (only identity.profiles has tombstones)")
-            return ProfileTombstone(record.key.decode())
-        return s.decode(base_topic, record.value)
-
     return StreamService(
         name=SERVICE,
         inputs=[InputTopic(t) for t in (MEMBERSHIP_RESOLVED, MEMBERSHIP_UNMATCHED, COHORT_META, IDENTITY_MERGES,
@@ -180,7 +170,7 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
         handlers=[((s.MembershipResolvedBatch, s.MembershipUnmatchedBatch, s.CohortNamed, s.CohortChangesReceived,
                     s.ProfileMergeAnnounced, s.ProfilesMerged, s.ProfileDeleted, s.ProfileUpdated, ProfileTombstone,
                     s.MembershipsHandedOver, s.HandoverCompleted, s.ChangesRedirected), on_task)],
-        decode=decode,
+        decode=decode_with_tombstones,
     )
 
 
