@@ -32,6 +32,8 @@ export CONSOLE_INGEST_URL="${CONSOLE_INGEST_URL:-http://127.0.0.1:$INGEST_PORT}"
 export CONSOLE_IDENTITY_URL="${CONSOLE_IDENTITY_URL:-http://127.0.0.1:$IDENTITY_PORT}"
 export CONSOLE_SEGMENT_URL="${CONSOLE_SEGMENT_URL:-http://127.0.0.1:$SEGMENT_PORT}"
 export CONSOLE_DELIVERY_URL="${CONSOLE_DELIVERY_URL:-http://127.0.0.1:$DELIVERY_PORT}"
+# ingest's Braze export reads each user's cohorts from segment-store.
+export INGEST_SEGMENT_STORE_URL="${INGEST_SEGMENT_STORE_URL:-http://127.0.0.1:$SEGMENT_PORT}"
 # name:python-module:port-variable
 SERVICES=("ingest:ingest:INGEST_PORT" "identity-resolution:identity_resolution:IDENTITY_PORT"
           "segment-store:segment_store:SEGMENT_PORT" "delivery:delivery:DELIVERY_PORT"

@@ -121,6 +121,7 @@ class ServiceProcesses:
             env[port_var] = str(free_port())
             urls[module] = f"http://127.0.0.1:{env[port_var]}"
         env.setdefault("INGEST_PUBLIC_URL", urls["ingest"])
+        env.setdefault("INGEST_SEGMENT_STORE_URL", urls["segment_store"])  # the Braze export's cohorts
         return cls(env, urls, {m: logs_dir / f"{m}.log" for m in {**SERVICES, **DELIVERY}})
 
     def start_all(self, *, with_delivery: bool = False) -> None:

@@ -1,6 +1,7 @@
 """The Braze REST API of ingest on the real Kafka broker and Redis server: REST API keys kept
 as hashes and refused at once when revoked, one rate limit shared by every instance, the
-export view built by its stream processor from the real topics, and Redis failing → 503."""
+export view built by its stream processor from identity.profiles, and Redis or segment-store
+failing → 503."""
 
 from __future__ import annotations
 
@@ -60,8 +61,11 @@ async def test_the_rest_rate_limit_is_one_budget_for_every_instance(stack_env, k
         assert answers[2].headers["x-ratelimit-limit"] == "2" and answers[2].headers["x-ratelimit-remaining"] == "0"
 
 
-async def test_the_export_view_follows_profiles_memberships_and_names(stack_env, kafka_topics, redis_client):
-    settings = ingest_settings(stack_env)
+async def test_the_export_view_follows_profiles_and_asks_segment_store_for_cohorts(stack_env, kafka_topics, redis_client,
+                                                                                  unused_tcp_port):
+    # No segment-store answers here (the end-to-end tests run one): an export that shows cohorts
+    # is a 503, one that does not ask for them never calls it.
+    settings = ingest_settings(stack_env, segment_store_url=f"http://127.0.0.1:{unused_tcp_port}")
     topics = settings.topics
     producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"], acks="all")
     await producer.start()
@@ -73,29 +77,26 @@ async def test_the_export_view_follows_profiles_memberships_and_names(stack_env,
     try:
         async with running(settings) as client:
             key = await rest_key(client)
-            await send(topics.cohort_meta, s.CohortNamed(workspace_id="acme", partner="mixpanel", cohort_id="mp_1",
-                                                         name="Churn risk", named_at=NOW), "acme\x1fmixpanel\x1fmp_1")
             for user_id, external_id in ((ada, "ada"), (bob, "bob")):
                 await send(topics.identity_profiles, s.ProfileUpdated(
                     workspace_id="acme", user_id=user_id, external_id=external_id, identified=True,
                     aliases=[s.Alias(alias_name=f"{external_id}@x.com", alias_label="email")],
                     custom_attributes={"email": f"{external_id.upper()}@x.com", "plan": "pro"}, updated_at=NOW), user_id)
-                await send(topics.membership_changes, s.MembershipChanged(
-                    event_id=f"e-{user_id}", workspace_id="acme", partner="mixpanel", cohort_id="mp_1", user_id=user_id,
-                    external_id=external_id, change="added", cause="cohort_import", occurred_at=NOW), user_id)
 
             async def export(body: dict) -> dict:
-                answer = await client.post("/users/export/ids", headers=bearer(key), json=body)
+                answer = await client.post("/users/export/ids", headers=bearer(key),
+                                           json={**body, "fields_to_export": ["email", "custom_attributes"]})
                 assert answer.status_code == 201, answer.text
                 return answer.json()
 
             both = await eventually(lambda: export({"external_ids": ["ada", "bob"]}),
-                                    until=lambda a: len(a["users"]) == 2 and all(u["cohorts"] for u in a["users"]),
-                                    timeout=30)
+                                    until=lambda a: len(a["users"]) == 2, timeout=30)
             assert both["users"][0] == {
                 "external_id": "ada", "braze_id": ada, "user_aliases": [{"alias_name": "ada@x.com", "alias_label": "email"}],
-                "email": "ADA@x.com", "custom_attributes": {"plan": "pro"},
-                "cohorts": [{"partner": "mixpanel", "cohort_id": "mp_1", "name": "Churn risk"}]}
+                "email": "ADA@x.com", "custom_attributes": {"plan": "pro"}}
+            with_cohorts = await client.post("/users/export/ids", headers=bearer(key), json={"external_ids": ["ada"]})
+            assert with_cohorts.status_code == 503 and with_cohorts.headers["retry-after"] == "1"
+            assert "segment-store" in with_cohorts.json()["message"]
             await send(topics.identity_profiles, None, bob)  # bob deleted
             found = await eventually(lambda: export({"external_ids": ["ada", "bob"]}),
                                      until=lambda a: a["invalid_user_ids"] == ["bob"], timeout=30)
@@ -103,7 +104,7 @@ async def test_the_export_view_follows_profiles_memberships_and_names(stack_env,
             assert [u["braze_id"] for u in (await export({"email_address": "ada@X.com"}))["users"]] == [ada]
             assert (await export({"user_aliases": [{"alias_name": "bob@x.com", "alias_label": "email"}]}))["users"] == []
             ready = (await client.get("/readyz")).json()
-            assert ready["export_view"]["state"] == "running" and ready["export_view"]["assigned"] == 9
+            assert ready["export_view"]["state"] == "running" and ready["export_view"]["assigned"] == 3
     finally:
         await producer.stop()
 

@@ -22,7 +22,7 @@ class Route(NamedTuple):
 
 ROUTES: dict[str, Route] = {
     topics.COHORT_CHANGES: Route("ingest", ("identity-resolution",), "workspace + partner + cohort_id (one cohort's changes stay in order)"),
-    topics.COHORT_META: Route("ingest", ("segment-store", "ingest (export view)"), "workspace + partner + cohort_id"),
+    topics.COHORT_META: Route("ingest", ("segment-store",), "workspace + partner + cohort_id"),
     topics.IDENTITY_EVENTS: Route("ingest", ("identity-resolution",), "workspace (a workspace's profile operations stay in order)"),
     topics.IDENTITY_FORWARDED: Route("identity-resolution", ("identity-resolution",),
                                      "workspace + partner + cohort_id (internal: changes handed to the partition that owns an identity)"),
@@ -34,7 +34,7 @@ ROUTES: dict[str, Route] = {
                                     "internal user ID (compacted: the latest value per user; a tombstone, a null value, means deleted)"),
     topics.SEGMENT_HANDOVERS: Route("segment-store", ("segment-store",),
                                     "a user ID: the profile whose memberships are handed between partitions on a merge (internal)"),
-    topics.MEMBERSHIP_CHANGES: Route("segment-store", ("delivery", "ingest (export view)", "downstream consumers"), "internal user ID (a user's events stay in order)"),
+    topics.MEMBERSHIP_CHANGES: Route("segment-store", ("delivery", "downstream consumers"), "internal user ID (a user's events stay in order)"),
 }
 KEY_SEPARATOR = "\\u001f"  # between the parts of a composite key (cohort_shared.schemas.cohort_key)
 

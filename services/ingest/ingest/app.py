@@ -23,6 +23,7 @@ from cohort_shared.stream.engine import StreamProcessor
 from cohort_shared.stream.repair_api import repair_router
 from fastapi import Depends, FastAPI
 
+from .adapters.cohort_reader import CohortReader, SegmentStoreCohorts
 from .adapters.export_view import ExportReader, ExportViewStore
 from .adapters.key_store import KeyStore, RedisKeyStore
 from .adapters.publisher import KafkaPublisher, Publisher
@@ -51,10 +52,15 @@ def create_app(
     rate_limiter: RateLimiter | None = None,
     rest_keys: KeyStore | None = None,
     export_view: ExportReader | None = None,
+    cohorts: CohortReader | None = None,
 ) -> FastAPI:
     """The ingest app; adapters not given are the real ones (Kafka, Redis). Without an
     `export_view` given, the app also runs the export view's stream processor."""
     real = None in (keys, rate_limiter, rest_keys, export_view)
+    cohort_reader = None if cohorts else SegmentStoreCohorts(
+        settings.segment_store_url, settings.admin_token.get_secret_value() if settings.admin_token else "",
+        settings.segment_store_timeout_seconds)
+    cohorts = cohorts or cohort_reader
     # timeouts so a dead Redis means a 503, not a hang
     redis_client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS,
                                  connect_timeout=REDIS_TIMEOUT_SECONDS) if real else None
@@ -84,6 +90,8 @@ def create_app(
             if processor is not None:
                 await processor.stop()
             await publisher.stop()
+            if cohort_reader is not None:
+                await cohort_reader.aclose()
             if redis_client is not None:
                 await redis_client.aclose()
 
@@ -93,7 +101,7 @@ def create_app(
                     "Braze REST API (users/track, alias/new, identify, merge, delete, export/ids) with its REST API keys.",
     )
     app.state.ingest = service
-    app.state.braze = BrazeRestService(service, rest_keys, export_view)
+    app.state.braze = BrazeRestService(service, rest_keys, export_view, cohorts)
     add_error_handlers(app)
     operator = [Depends(admin_guard(settings.admin_token))]
     app.include_router(partner_api.router)

@@ -3,18 +3,20 @@
 Checks in Braze's order: the key (401: missing or unknown), its permission for the endpoint
 (403), the workspace's rate limit for the endpoint's group (429, with `X-RateLimit-*`), then
 the body (400). Identity effects are published by `IngestService.publish_identity_request`,
-the very path of the operator profile identity API; exports read the export view.
+the very path of the operator profile identity API; exports read the export view (profiles)
+and segment-store (their cohorts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cohort_shared.schemas import utc_now
 
+from .adapters.cohort_reader import CohortReader
 from .adapters.export_view import ExportReader
 from .adapters.key_store import KeyStore
 from .domain.braze_export import ExportBody, exported_user, parse_export
@@ -56,6 +58,7 @@ class BrazeRestService:
     ingest: IngestService
     rest_keys: KeyStore
     export_view: ExportReader
+    cohorts: CohortReader
     clock: Callable = utc_now
 
     async def authorize(self, authorization: str | None, path: str) -> BrazeCall:
@@ -103,6 +106,9 @@ class BrazeRestService:
             else:
                 invalid.append(braze_id)
         ordered = list(dict.fromkeys(users))
+        if request.fields_to_export is None or "cohorts" in request.fields_to_export:
+            cohorts = await self.cohorts.cohorts_of(ws, ordered)
+            profiles = {u: replace(profiles[u], cohorts=cohorts.get(u, [])) for u in ordered}
         return {"message": "success", "users": [exported_user(profiles[u], request.fields_to_export) for u in ordered],
                 "invalid_user_ids": invalid}
 

@@ -43,6 +43,11 @@ class IngestSettings(CommonSettings):
                         "<group>=<requests>/<seconds>,… (groups users.track, users.profiles, users.export.ids)")
     export_batch_records: int = Field(
         500, ge=1, le=10000, description="records of the export view's inputs applied per Kafka transaction")
+    segment_store_url: str = Field(
+        "http://127.0.0.1:8082", description="segment-store's operator API, where /users/export/ids reads each "
+                                             "user's cohorts (with ADMIN_TOKEN)")
+    segment_store_timeout_seconds: float = Field(
+        5.0, gt=0, description="longest wait for segment-store's answer before an export gets a 503")
     partner_api_keys: SecretStr | None = Field(
         None, validation_alias=env("PARTNER_API_KEYS"), description="mixpanel=<key>,amplitude=<key>"
     )

@@ -55,7 +55,7 @@ async def make_harness(rate_limit: int = 1000, **overrides) -> tuple[Harness, ht
     settings = make_settings(**overrides)
     publisher, keys, rest_keys, view = InMemoryPublisher(), InMemoryKeyStore(), InMemoryKeyStore(), InMemoryExportView()
     app = create_app(settings, publisher=publisher, keys=keys, rate_limiter=InMemoryRateLimiter(rate_limit),
-                     rest_keys=rest_keys, export_view=view)
+                     rest_keys=rest_keys, export_view=view, cohorts=view)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
     return Harness(client, publisher, keys, settings, rest_keys, view), client
 

@@ -23,7 +23,7 @@ class StoreInMemory:
         return {u: self.homes[u] for u in user_ids if u in self.homes}
 
     async def load(self, partition, ws, user_ids):
-        return ViewSlice(ws, profiles=dict.fromkeys(user_ids), memberships={u: set() for u in user_ids})
+        return ViewSlice(ws, profiles=dict.fromkeys(user_ids))
 
     def save(self, partition, view, writes):
         self.saved.append(view)
@@ -52,7 +52,7 @@ async def test_a_tombstone_finds_its_workspace_in_the_store_and_one_never_seen_i
     assert views["acme"].profiles[ADA] is not None  # the tombstone came before anything of ADA was known
 
 
-async def test_sync_report_counts_are_read_and_ignored():
-    received = s.CohortChangesReceived(workspace_id="acme", partner="mixpanel", cohort_id="c", request_id="r",
-                                       received=1, dropped_pre_2010=0, received_at=NOW)
-    assert await handle(StoreInMemory({}), [received]) == {}
+def test_the_view_follows_identity_profiles_alone():
+    """Memberships are segment-store's (the export asks it): the view reads no membership or cohort topic."""
+    [topic] = [i.base for i in export_view_service(StoreInMemory({})).inputs]
+    assert topic == "identity.profiles"

@@ -19,11 +19,6 @@ def profile(user_id: str = ADA, external_id: str | None = "ada", aliases=(), att
                             device_ids=["d1"], custom_attributes=attributes or {}, updated_at=NOW)
 
 
-def change(kind: str, cohort_id: str = "c1", user_id: str = ADA) -> s.MembershipChanged:
-    return s.MembershipChanged(event_id=f"{kind}{cohort_id}", workspace_id="acme", partner="mixpanel", cohort_id=cohort_id,
-                               user_id=user_id, external_id=None, change=kind, cause="cohort_import", occurred_at=NOW)
-
-
 def test_a_profile_is_indexed_by_its_identifiers_and_its_email_and_phone():
     view = ViewSlice("acme")
     view.profile_updated(profile(aliases=[("email", "a@x.com")], attributes={"email": "A@X.com", "phone": "+47"}))
@@ -43,22 +38,12 @@ def test_an_update_unindexes_what_the_profile_lost_but_not_what_another_profile_
     assert view.shared[f"e{SEP}a@x.com", ADA] is False
 
 
-def test_memberships_are_sets_and_a_tombstone_forgets_the_profile_and_its_cohorts():
+def test_a_tombstone_forgets_the_profile_and_unindexes_it():
     view = ViewSlice("acme")
     view.profile_updated(profile())
-    for event in (change("added"), change("added"), change("added", "c2"), change("removed", "c2"), change("removed", "c3")):
-        view.membership_changed(event)
-    assert view.memberships[ADA] == {("mixpanel", "c1")}
     view.profile_gone(ADA)
-    assert view.profiles[ADA] is None and view.memberships[ADA] == set() and view.homes[ADA] is None
+    assert view.profiles[ADA] is None and view.homes[ADA] is None
     assert view.holders[f"x{SEP}ada"] is None and ADA in view.dirty_profiles
-
-
-def test_cohorts_are_named_by_their_latest_name():
-    view = ViewSlice("acme")
-    for name in ("Churn", "Churn risk"):
-        view.cohort_named(s.CohortNamed(workspace_id="acme", partner="mixpanel", cohort_id="c1", name=name, named_at=NOW))
-    assert view.names == {("mixpanel", "c1"): "Churn risk"}
 
 
 def test_the_quota_counts_down_and_resets_at_the_window_end():

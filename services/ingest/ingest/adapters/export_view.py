@@ -1,16 +1,15 @@
 """The export view in Redis: its key layout (defined here and nowhere else), loading and
-saving a task's share for the stream, and the reads `/users/export/ids` makes.
+saving a task's share for the stream, and the reads `/users/export/ids` makes. (The cohorts
+an exported user is in are segment-store's: `adapters/cohort_reader.py`.)
 
-Task p (the partition number of identity.profiles and membership.changes, both keyed by
-user) keeps the profiles that hash to it, under the hash tag `{ingest:p}` (one Redis Cluster
-slot per task, so a workspace spreads over every shard):
+Task p (the partition number of identity.profiles, keyed by user) keeps the profiles that
+hash to it, under the hash tag `{ingest:p}` (one Redis Cluster slot per task, so a workspace
+spreads over every shard):
 
     prof:<ws>:<hhh>    hash  user_id → JSON {"x": external ID, "a": [[label, name]], "d": [devices],
                              "t": {attribute: value}}
     ix:<ws>:<hhh>      hash  "x␟<external ID>" | "a␟<label>␟<name>" | "d␟<device>" → user_id
     shared:<ws>:<sha1> set   user IDs whose email ("e␟<lower-cased>") or phone ("p␟…") it is
-    mem:<ws>:<hhh>     hash  user_id → JSON [[partner, cohort_id], …]
-    names:<ws>         hash  "<partner>␟<cohort_id>" → name (in the task of the cohort's key)
     uw:<hhh>           hash  user_id → workspace (a tombstone names no workspace)
 (<hhh>: the first three hex digits of the field's sha1, so each hash stays small; ␟ is \\x1f.)
 """
@@ -19,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Protocol
 
 import orjson
@@ -39,7 +39,7 @@ class ExportReader(Protocol):
         ...
 
     async def profiles(self, ws: str, user_ids: Iterable[str]) -> dict[str, ExportedProfile]:
-        """The profiles the view holds of `user_ids`, with their cohorts named."""
+        """The profiles the view holds of `user_ids` (their cohorts left empty)."""
         ...
 
 
@@ -56,24 +56,16 @@ class ExportLayout:
     def shared(self, ws: str, field: str) -> str:
         return self.task.key("shared", ws, hashlib.sha1(field.encode()).hexdigest())
 
-    def memberships(self, ws: str, user_id: str) -> str:
-        return self.task.key("mem", ws, spread(user_id))
-
-    def names(self, ws: str) -> str:
-        return self.task.key("names", ws)
-
     def user_workspace(self, user_id: str) -> str:
         return self.task.key("uw", spread(user_id))
 
 
-def _exported(user_id: str, raw: bytes, memberships: bytes | None, names: dict[tuple[str, str], str]) -> ExportedProfile:
+def _exported(user_id: str, raw: bytes) -> ExportedProfile:
     body = orjson.loads(raw)
-    cohorts = sorted(tuple(c) for c in orjson.loads(memberships)) if memberships else []
     return ExportedProfile(
         user_id=user_id, external_id=body.get("x"),
         aliases=[s.Alias(alias_label=label, alias_name=name) for label, name in body.get("a", [])],
         device_ids=list(body.get("d", [])), attributes=body.get("t", {}),
-        cohorts=[{"partner": p, "cohort_id": c, "name": names.get((p, c), c)} for p, c in cohorts],
     )
 
 
@@ -98,18 +90,14 @@ class ExportViewStore:
         return {u: ws.decode() for u, ws in zip(user_ids, await pipe.execute(), strict=True) if ws is not None}
 
     async def load(self, partition: int, ws: str, user_ids: set[str]) -> ViewSlice:
-        """The profiles and memberships of `user_ids`, and who holds each of their identifiers."""
+        """The profiles of `user_ids`, and who holds each of their identifiers."""
         layout, users = self.layout(partition), sorted(user_ids)
         pipe = self.client.pipeline(transaction=False)
         for user_id in users:
             pipe.hget(layout.profiles(ws, user_id), user_id)
-            pipe.hget(layout.memberships(ws, user_id), user_id)
-        answers = await pipe.execute()
         view = ViewSlice(ws)
-        for i, user_id in enumerate(users):
-            raw, memberships = answers[2 * i], answers[2 * i + 1]
+        for user_id, raw in zip(users, await pipe.execute(), strict=True):
             view.profiles[user_id] = orjson.loads(raw) if raw else None
-            view.memberships[user_id] = {tuple(c) for c in orjson.loads(memberships)} if memberships else set()
         fields = sorted({f for p in view.profiles.values() if p for f in identifier_fields(p)})
         if fields:
             pipe = self.client.pipeline(transaction=False)
@@ -126,12 +114,6 @@ class ExportViewStore:
                 writes.hdel(layout.profiles(ws, user_id), [user_id])
             else:
                 writes.hset(layout.profiles(ws, user_id), {user_id: orjson.dumps(profile)})
-        for user_id in sorted(view.dirty_memberships):
-            cohorts = sorted(view.memberships.get(user_id, ()))
-            if cohorts:
-                writes.hset(layout.memberships(ws, user_id), {user_id: orjson.dumps(cohorts)})
-            else:
-                writes.hdel(layout.memberships(ws, user_id), [user_id])
         for name in sorted(view.dirty_holders):
             holder = view.holders[name]
             if holder is None:
@@ -140,8 +122,6 @@ class ExportViewStore:
                 writes.hset(layout.index(ws, name), {name: holder})
         for (name, user_id), added in sorted(view.shared.items()):
             (writes.sadd if added else writes.srem)(layout.shared(ws, name), [user_id])
-        for (partner, cohort_id), name in sorted(view.names.items()):
-            writes.hset(layout.names(ws), {f"{partner}{SEP}{cohort_id}": name})
         for user_id, home in sorted(view.homes.items()):
             if home is None:
                 writes.hdel(layout.user_workspace(user_id), [user_id])
@@ -172,27 +152,13 @@ class ExportViewStore:
             return {}
         pipe = self.client.pipeline(transaction=False)
         for user_id in users:
-            layout = self.layout(partition_for(user_id.encode(), self.partitions))
-            pipe.hget(layout.profiles(ws, user_id), user_id)
-            pipe.hget(layout.memberships(ws, user_id), user_id)
-        answers = await pipe.execute()
-        found = {u: (answers[2 * i], answers[2 * i + 1]) for i, u in enumerate(users) if answers[2 * i]}
-        cohorts = sorted({tuple(c) for _, m in found.values() if m for c in orjson.loads(m)})
-        names = await self._names(ws, cohorts)
-        return {u: _exported(u, raw, memberships, names) for u, (raw, memberships) in found.items()}
-
-    async def _names(self, ws: str, cohorts: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        if not cohorts:
-            return {}
-        pipe = self.client.pipeline(transaction=False)
-        for partner, cohort_id in cohorts:
-            layout = self.layout(partition_for(s.cohort_key(ws, partner, cohort_id), self.partitions))
-            pipe.hget(layout.names(ws), f"{partner}{SEP}{cohort_id}")
-        return {c: v.decode() for c, v in zip(cohorts, await pipe.execute(), strict=True) if v is not None}
+            pipe.hget(self.layout(partition_for(user_id.encode(), self.partitions)).profiles(ws, user_id), user_id)
+        return {u: _exported(u, raw) for u, raw in zip(users, await pipe.execute(), strict=True) if raw}
 
 
 class InMemoryExportView:
-    """The export's reads on plain dicts, for unit tests: `add` a profile as the view would hold it."""
+    """The export's reads on plain dicts, for unit tests: `add` a profile as the view would hold
+    it, with the cohorts segment-store would answer (it serves as the CohortReader too)."""
 
     def __init__(self) -> None:
         self.users: dict[str, dict[str, ExportedProfile]] = {}
@@ -209,4 +175,8 @@ class InMemoryExportView:
 
     async def profiles(self, ws: str, user_ids: Iterable[str]) -> dict[str, ExportedProfile]:
         known = self.users.get(ws, {})
-        return {u: known[u] for u in user_ids if u in known}
+        return {u: replace(known[u], cohorts=[]) for u in user_ids if u in known}
+
+    async def cohorts_of(self, ws: str, user_ids: Iterable[str]) -> dict[str, list[dict[str, str]]]:
+        known = self.users.get(ws, {})
+        return {u: known[u].cohorts if u in known else [] for u in user_ids}

@@ -1,12 +1,10 @@
-"""The export view's rules, on the part of one task's view a batch loaded: what
-`identity.profiles`, `membership.changes` and `cohort.meta` each change.
+"""The export view's rules, on the part of one task's view a batch loaded: what each
+`identity.profiles` record changes.
 
-The view keeps, per profile, its identifiers and attributes (identity.profiles, the latest
-snapshot wins), the cohorts it is in (membership.changes: `added` / `removed`, set
-semantics) and each cohort's name (cohort.meta). A tombstone forgets the profile and its
-memberships; a membership event that comes after it (topics are not ordered with each
-other) only leaves a set that no profile shows, and the `removed` that follows clears it.
-An index maps identifiers (and the email / phone attributes) to profiles for the selectors.
+The view keeps, per profile, its identifiers and attributes (the latest snapshot wins); a
+tombstone forgets the profile. An index maps identifiers (and the email / phone
+attributes) to profiles for the selectors. The cohorts a profile is in are not kept here:
+the export reads them from segment-store, which owns membership.
 """
 
 from __future__ import annotations
@@ -44,16 +42,13 @@ class ViewSlice:
 
     ws: str
     profiles: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    memberships: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     holders: dict[str, str | None] = field(default_factory=dict)
     """unique index field → the profile it names (loaded for every field of a loaded profile)"""
     shared: dict[tuple[str, str], bool] = field(default_factory=dict)
     """(email/phone field, user_id) → added (True) or removed (False)"""
-    names: dict[tuple[str, str], str] = field(default_factory=dict)
     homes: dict[str, str | None] = field(default_factory=dict)
     """user_id → its workspace (None: forget it), for tombstones, which name no workspace"""
     dirty_profiles: set[str] = field(default_factory=set)
-    dirty_memberships: set[str] = field(default_factory=set)
     dirty_holders: set[str] = field(default_factory=set)
 
     def _unindex(self, user_id: str, old: dict[str, Any] | None) -> None:
@@ -82,19 +77,5 @@ class ViewSlice:
         """A tombstone: deleted, or merged into another profile."""
         self._unindex(user_id, self.profiles.get(user_id))
         self.profiles[user_id] = None
-        self.memberships[user_id] = set()
         self.dirty_profiles.add(user_id)
-        self.dirty_memberships.add(user_id)
         self.homes[user_id] = None
-
-    def membership_changed(self, message: s.MembershipChanged) -> None:
-        cohorts = self.memberships.setdefault(message.user_id, set())
-        cohort = (message.partner, message.cohort_id)
-        if message.change == "added":
-            cohorts.add(cohort)
-        else:
-            cohorts.discard(cohort)
-        self.dirty_memberships.add(message.user_id)
-
-    def cohort_named(self, message: s.CohortNamed) -> None:
-        self.names[message.partner, message.cohort_id] = message.name
