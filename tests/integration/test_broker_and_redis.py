@@ -94,3 +94,52 @@ async def test_a_connection_redis_closed_is_replaced_not_reported(common_setting
         await client.delete(key)
         await client.aclose()
         await killer.aclose()
+
+
+async def test_pipelined_replies_read_without_timers_match_redis_pys_and_a_paused_redis_still_times_out(
+        common_settings, redis_client):
+    """The state client's connections (`BufferedReplies`) take replies already buffered without
+    arming a timer: every answer and error as redis-py's own reading gives them, and a Redis
+    that stops answering still fails the call after socket_timeout."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+    from cohort_shared.state.client import BufferedReplies, connect_state, is_cluster, on_every_node
+    from redis.exceptions import ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    key = common_settings.redis_key_prefix + "{t}:h"
+    await redis_client.hset(key, mapping={str(i): f"v{i}" for i in range(300)})
+
+    async def answers(client) -> list:
+        pipe = client.pipeline(transaction=False)
+        for i in range(3000):
+            pipe.hget(key, str(i % 400))
+        pipe.lpush(key, "x")  # WRONGTYPE, kept in place with raise_on_error=False
+        pipe.hgetall(key)
+        return await pipe.execute(raise_on_error=False)
+
+    fast = connect_state(common_settings, socket_timeout=0.5)
+    try:
+        pool = fast.nodes_manager.connection_kwargs if is_cluster(fast) else fast.connection_pool.connection_kwargs
+        assert (pool.get("connection_class") or fast.connection_pool.connection_class) is BufferedReplies
+        got = await answers(fast)
+        if not is_cluster(fast):
+            plain = aioredis.from_url(common_settings.redis_url.get_secret_value(), socket_timeout=5)
+            expected = await answers(plain)
+            await plain.aclose()
+            assert [str(a) if isinstance(a, Exception) else a for a in got] == [
+                str(a) if isinstance(a, Exception) else a for a in expected]
+        assert got[:400] == [f"v{i}".encode() if i < 300 else None for i in range(400)]
+        assert isinstance(got[3000], ResponseError) and "WRONGTYPE" in str(got[3000])
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await fast.lpush(key, "x")
+        await on_every_node(redis_client, "CLIENT", "PAUSE", "1500", "ALL")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RedisTimeout):
+            await fast.hget(key, "1")
+        assert asyncio.get_running_loop().time() - started < 1.4
+        await asyncio.sleep(1.5)
+        assert await fast.hget(key, "1") == b"v1"
+    finally:
+        await fast.aclose()

@@ -12,12 +12,47 @@ import logging
 
 import redis
 import redis.asyncio as aioredis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 log = logging.getLogger(__name__)
+
+
+class BufferedReplies(Connection):
+    """A connection that takes a reply already buffered without arming a timer.
+
+    redis-py bounds every reply it reads by `socket_timeout` with an asyncio timeout, even
+    the 999 replies of a 1,000-command pipeline that arrived with the first: scheduling and
+    cancelling those timers was a tenth of segment-store's CPU (py-spy, README Performance).
+    A reply the parser (hiredis, RESP2) holds whole is returned at once; any read that must
+    wait for the socket goes through redis-py's own path, timeout included, so a Redis that
+    hangs still fails the call."""
+
+    async def read_response(self, disable_decoding: bool = False, timeout: float | None = None, *,
+                            disconnect_on_error: bool = True, push_request: bool = False):
+        reader = getattr(self._parser, "_reader", None)
+        if reader is not None and timeout is None and not push_request and getattr(self._parser, "_connected", False):
+            reply = reader.gets(False) if disable_decoding else reader.gets()
+            if reply is not NOT_ENOUGH_DATA:
+                push = getattr(self._parser, "_hiredis_PushNotificationType", None)
+                if push is not None and isinstance(reply, push):  # RESP3 out-of-band: as the parser does
+                    await self._parser.handle_push_response(reply)
+                    return await self.read_response(disable_decoding, timeout, disconnect_on_error=disconnect_on_error)
+                if isinstance(reply, RedisConnectionError) or (
+                        isinstance(reply, list) and reply and isinstance(reply[0], RedisConnectionError)):
+                    if disconnect_on_error:
+                        await self.disconnect(nowait=True)
+                    raise reply if isinstance(reply, RedisConnectionError) else reply[0]
+                if isinstance(reply, ResponseError):
+                    raise reply from None
+                return reply
+        return await super().read_response(disable_decoding, timeout, disconnect_on_error=disconnect_on_error,
+                                           push_request=push_request)
 
 
 def names_a_cluster(url: str, timeout: float = 2.0) -> bool | None:
@@ -44,8 +79,12 @@ def connect_state(settings, *, socket_timeout: float, connect_timeout: float = 2
                "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3,
                               supported_errors=(RedisConnectionError,))}
     if cluster:
-        return RedisCluster.from_url(url, **options)
-    return aioredis.from_url(url, **options)
+        client = RedisCluster.from_url(url, **options)
+        client.nodes_manager.connection_kwargs["connection_class"] = BufferedReplies  # nodes found later
+        for node in client.nodes_manager.startup_nodes.values():
+            node.connection_class = BufferedReplies
+        return client
+    return aioredis.from_url(url, connection_class=BufferedReplies, **options)
 
 
 def is_cluster(client) -> bool:
