@@ -5,12 +5,15 @@ per task); each service builds its own layout from `key()`."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1 << 16)
 def spread(text: str, digits: int = 3) -> str:
     """The bucket of a string-keyed hash split 16**digits ways (sha1's first hex digits), so
-    each part stays small enough for Redis's compact listpack encoding."""
+    each part stays small enough for Redis's compact listpack encoding. Cached: a batch asks
+    for the same user's buckets several times (load, then save)."""
     return hashlib.sha1(text.encode()).hexdigest()[:digits]
 
 
@@ -21,12 +24,13 @@ class TaskKeys:
     prefix: str
     service: str
     partition: int
+    tag: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
+    def __post_init__(self) -> None:
         # The prefix stays outside the tag: every key starts with it (SCAN by prefix finds
         # them), and the same task of every deployment sharing a cluster shares a slot.
-        return f"{self.prefix}{{{self.service}:{self.partition}}}"
+        # Computed once: every key of every change starts with it.
+        object.__setattr__(self, "tag", f"{self.prefix}{{{self.service}:{self.partition}}}")
 
     def key(self, *parts: str | int) -> str:
         return ":".join((self.tag, *map(str, parts)))

@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping
 COMMANDS = ("SADD", "SREM", "HSET", "HDEL", "HINCRBY", "INCRBY", "SET", "DEL", "EXPIRE", "HSETNX")
 # Arguments per command at most, well under Lua's unpack limit (about 8,000).
 CHUNK = 512
+# Commands whose arguments add up: one that follows another on the same key joins it (a
+# batch's HSETs of users in one bucket become one HSET, not one each).
+JOINABLE = frozenset({"SADD", "SREM", "HSET", "HDEL"})
 
 Value = str | bytes | int | float
 
@@ -35,9 +38,15 @@ class WriteSet:
         self.ops.append((command, self._key(key), args))
 
     def _chunked(self, command: str, key: str, items: list[Value], per: int = 1) -> None:
+        index = self._key(key)
+        if self.ops and command in JOINABLE:
+            last_command, last_key, last_args = self.ops[-1]
+            if last_command == command and last_key == index and len(last_args) + len(items) <= CHUNK:
+                self.ops[-1] = (command, index, last_args + tuple(items))
+                return
         step = CHUNK - CHUNK % per
         for start in range(0, len(items), step):
-            self._add(command, key, tuple(items[start:start + step]))
+            self.ops.append((command, index, tuple(items[start:start + step])))
 
     def sadd(self, key: str, members: Iterable[Value]) -> None:
         self._chunked("SADD", key, list(members))

@@ -145,17 +145,20 @@ class TaskStore:
 
     def save(self, loaded: Loaded, writes: WriteSet, now: str) -> None:
         layout, ws, s = loaded.layout, loaded.ws, loaded.slice
+        # Each kind of write in key order, so the write-set joins those on one key into one
+        # command (users of one bucket, members of one cohort bucket).
         if loaded.seq != loaded.first_new:
             writes.set(layout.seq(ws), loaded.seq)
-        for user_id, n in loaded.numbers.items():
-            if n > loaded.first_new:
-                writes.hset(layout.numbers(ws, user_id), {user_id: n})
-                if s.gone.get(user_id) is None:
-                    writes.sadd(layout.everyone(ws, bucket(n)), [n])
-        for user_id, (external_id, from_profile) in loaded.records_now.items():
-            if loaded.records.get(user_id) != (external_id, from_profile):
-                n = loaded.numbers[user_id]
-                writes.hset(layout.records(ws, n), {n: encode_record(user_id, external_id, from_profile)})
+        new = sorted((n, u) for u, n in loaded.numbers.items() if n > loaded.first_new)
+        for n, user_id in sorted(new, key=lambda nu: layout.numbers(ws, nu[1])):
+            writes.hset(layout.numbers(ws, user_id), {user_id: n})
+        for n, user_id in new:
+            if s.gone.get(user_id) is None:
+                writes.sadd(layout.everyone(ws, bucket(n)), [n])
+        for n, user_id in sorted((loaded.numbers[u], u) for u, now in loaded.records_now.items()
+                                 if loaded.records.get(u) != now):
+            external_id, from_profile = loaded.records_now[user_id]
+            writes.hset(layout.records(ws, n), {n: encode_record(user_id, external_id, from_profile)})
         added, removed = defaultdict(list), defaultdict(list)
         for (cohort, user_id), member in s.flips.items():
             n = loaded.numbers[user_id]
@@ -164,9 +167,9 @@ class TaskStore:
             writes.sadd(layout.members(ws, code, b), ns)
         for (code, b), ns in removed.items():
             writes.srem(layout.members(ws, code, b), ns)
-        for user_id, cohorts in s.cohorts_of.items():
-            if loaded.before.get(user_id, frozenset()) != cohorts:
-                self._save_reverse(loaded, writes, user_id, cohorts)
+        for _, user_id in sorted((loaded.numbers[u], u) for u, cohorts in s.cohorts_of.items()
+                                 if loaded.before.get(u, frozenset()) != cohorts):
+            self._save_reverse(loaded, writes, user_id, s.cohorts_of[user_id])
         for cohort in s.touched | loaded.names.keys():
             code = cohort_code(*cohort)
             writes.hset(layout.cohorts(ws), {code: SEP.join(cohort)})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 from cohort_shared import schemas as s
@@ -48,6 +49,7 @@ CHANGES = Counter("segment_membership_changes_total", "membership.changes events
 LATENCY = Histogram("cohort_change_latency_seconds", "From ingest accepting a change to its membership.changes event",
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_changes_counter = lru_cache(maxsize=None)(CHANGES.labels)  # a handful of (change, cause): looked up once each
 MAX_HOPS = 64
 """Profiles a redirected change or a handover may pass through. identity-resolution merges
 only current profiles, so chains end; this bounds what malformed input could do."""
@@ -72,7 +74,7 @@ class Batch:
             "external_id": external_id, "change": change.change, "cause": change.cause, "occurred_at": self.now,
         }
         self.ctx.emit(MEMBERSHIP_CHANGES, orjson.dumps(body), change.user_id.encode())
-        self.ctx.count(CHANGES.labels(change.change, change.cause))
+        self.ctx.count(_changes_counter(change.change, change.cause))
 
     def imported(self, rows: list, redirected: bool, hops: int = 0) -> None:
         for partner, cohort_id, user_id, external_id, direction, source_id, accepted_ms, _ in rows:
