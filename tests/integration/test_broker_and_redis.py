@@ -143,3 +143,36 @@ async def test_pipelined_replies_read_without_timers_match_redis_pys_and_a_pause
         assert await fast.hget(key, "1") == b"v1"
     finally:
         await fast.aclose()
+
+
+async def test_a_read_batch_answers_as_redis_pys_pipeline_and_survives_a_dropped_connection(common_settings,
+                                                                                             redis_client):
+    from cohort_shared.state.client import connect_state, is_cluster
+    from cohort_shared.state.reads import ReadBatch
+
+    tag = common_settings.redis_key_prefix + "{rb}:"
+    await redis_client.hset(tag + "h", mapping={"a": "1", "b": "2"})
+    await redis_client.set(tag + "s", "x")
+    client = connect_state(common_settings, socket_timeout=2)
+    try:
+        def queue(target):
+            target.hmget(tag + "h", ["a", "zz", "b"])
+            target.get(tag + "s") if hasattr(target, "get") else target.add("GET", tag + "s")
+            target.mget([tag + "s", tag + "none"]) if hasattr(target, "mget") else target.add("MGET", tag + "s", tag + "none")
+        pipe = redis_client.pipeline(transaction=False)
+        queue(pipe)
+        expected = await pipe.execute()
+        batch = ReadBatch(client)
+        queue(batch)
+        assert await batch.run() == expected == [[b"1", None, b"2"], b"x", [b"x", None]]
+        with pytest.raises(ValueError, match="not a plain read"):
+            batch.add("SMEMBERS", tag + "h")
+        if not is_cluster(client):  # a connection killed under it: the reads go again on a new one
+            pooled = await client.connection_pool.get_connection()
+            await pooled.send_command("CLIENT", "ID")
+            own_id = await pooled.read_response()
+            await client.connection_pool.release(pooled)
+            await redis_client.execute_command("CLIENT", "KILL", "ID", own_id)
+            assert await batch.run() == expected
+    finally:
+        await client.aclose()

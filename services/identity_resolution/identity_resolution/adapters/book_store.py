@@ -30,6 +30,7 @@ import orjson
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Identifier
 from cohort_shared.state.keys import TaskKeys, spread
+from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
 
 from ..domain.book import Book, ParkedChange, Profile, park_key
@@ -139,11 +140,11 @@ class BookStore:
             by_key.setdefault(layout.table(ws, table, field), []).append((table, field))
         if not by_key:
             return {}
-        pipe = self.client.pipeline(transaction=False)
+        reads = ReadBatch(self.client)
         for key, items in by_key.items():
-            pipe.hmget(key, [f for _, f in items])
+            reads.hmget(key, [f for _, f in items])
         found = {}
-        for items, values in zip(by_key.values(), await pipe.execute(), strict=True):
+        for items, values in zip(by_key.values(), await reads.run(), strict=True):
             for item, value in zip(items, values, strict=True):
                 if value is not None:
                     found[item] = value.decode()
@@ -156,11 +157,11 @@ class BookStore:
             by_key.setdefault(layout.profile(ws, user_id), []).append(user_id)
         if not by_key:
             return {}
-        pipe = self.client.pipeline(transaction=False)
+        reads = ReadBatch(self.client)
         for key, users in by_key.items():
-            pipe.hmget(key, users)
+            reads.hmget(key, users)
         found = {}
-        for users, values in zip(by_key.values(), await pipe.execute(), strict=True):
+        for users, values in zip(by_key.values(), await reads.run(), strict=True):
             for user_id, raw in zip(users, values, strict=True):
                 if raw is not None:
                     found[user_id] = decode_profile(user_id, raw)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
+from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
 
 from ..domain.membership import MERGED, Cohort, Gone, Slice, Wait
@@ -215,17 +216,17 @@ class _Answer:
 
 
 class Reads:
-    """Reads queued on one pipeline: single GETs, and HMGETs of many items grouped by the key
+    """Reads sent together (`ReadBatch`): single GETs, and HMGETs of many items grouped by the key
     each lives in; after `run`, each queued read's `.value` holds its answer (an HMGET's: the
     items found, with their raw values)."""
 
     def __init__(self, client) -> None:
-        self._pipe = client.pipeline(transaction=False)
+        self._batch = ReadBatch(client)
         self._parsers: list = []
 
     def get(self, key: str) -> _Answer:
         answer = _Answer()
-        self._pipe.get(key)
+        self._batch.add("GET", key)
 
         def parse(values):
             answer.value = next(values)
@@ -238,7 +239,7 @@ class Reads:
         for item in items:
             groups[key(item)].append(item)
         for name, members in groups.items():
-            self._pipe.hmget(name, [field(m) if field else m for m in members])
+            self._batch.hmget(name, [field(m) if field else m for m in members])
 
         def parse(values):
             found = {}
@@ -251,6 +252,6 @@ class Reads:
         return answer
 
     async def run(self) -> None:
-        values = iter(await self._pipe.execute() if self._parsers else [])
+        values = iter(await self._batch.run())
         for parse in self._parsers:
             parse(values)
