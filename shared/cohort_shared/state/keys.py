@@ -25,8 +25,10 @@ class TaskKeys:
     service: str
     partition: int
     tag: str = field(init=False, repr=False, compare=False)
+    _prefixes: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_prefixes", {})
         # The prefix stays outside the tag: every key starts with it (SCAN by prefix finds
         # them), and the same task of every deployment sharing a cluster shares a slot.
         # Computed once: every key of every change starts with it.
@@ -34,6 +36,14 @@ class TaskKeys:
 
     def key(self, *parts: str | int) -> str:
         return ":".join((self.tag, *map(str, parts)))
+
+    def within(self, *parts: str | int) -> str:
+        """`key(*parts) + ":"`, remembered: the start of keys built once per item of a batch
+        (`within("un", ws) + bucket` is `key("un", ws, bucket)`)."""
+        start = self._prefixes.get(parts)
+        if start is None:
+            start = self._prefixes[parts] = self.key(*parts) + ":"
+        return start
 
     # The commit's own keys (commit.py): who owns the task, how far each input partition is
     # applied, and the outputs of the last commit, until Kafka has them.

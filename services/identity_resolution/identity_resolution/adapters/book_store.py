@@ -61,10 +61,10 @@ class BookLayout:
         self.task = TaskKeys(prefix, SERVICE, partition)
 
     def table(self, ws: str, table: str, field: str) -> str:
-        return self.task.key(table, ws, spread(field))
+        return self.task.within(table, ws) + spread(field)
 
     def profile(self, ws: str, user_id: str) -> str:
-        return self.task.key("p", ws, spread(user_id))
+        return self.task.within("p", ws) + spread(user_id)
 
     def park(self, ws: str, key: str) -> str:
         return self.task.key("park", ws, key)
@@ -122,9 +122,14 @@ class BookStore:
         self.client = client
         self.prefix = prefix
         self.partitions = partitions
+        self._layouts: dict[int, BookLayout] = {}  # one per task: each remembers its key prefixes
 
     def layout(self, workspace_id: str) -> BookLayout:
-        return BookLayout(self.prefix, book_partition(workspace_id, self.partitions))
+        partition = book_partition(workspace_id, self.partitions)
+        layout = self._layouts.get(partition)
+        if layout is None:
+            layout = self._layouts[partition] = BookLayout(self.prefix, partition)
+        return layout
 
     # ---------------------------------------------------------------- reading
 

@@ -66,35 +66,36 @@ class Layout:
     def seq(self, ws: str) -> str:
         return self.k("seq", ws)
 
+    # The keys built for every user of a batch start from a remembered prefix (TaskKeys.within).
     def numbers(self, ws: str, user_id: str) -> str:
-        return self.k("un", ws, spread(user_id))
+        return self.task.within("un", ws) + spread(user_id)
 
     def records(self, ws: str, n: int) -> str:
-        return self.k("rec", ws, bucket(n))
+        return self.task.within("rec", ws) + str(n // WIDTH)
 
     def index_fields(self, ws: str, n: int) -> str:
-        return self.k("ids", ws, bucket(n))
+        return self.task.within("ids", ws) + str(n // WIDTH)
 
     def index(self, ws: str, field: str) -> str:
-        return self.k("ix", ws, spread(field))
+        return self.task.within("ix", ws) + spread(field)
 
     def gone(self, ws: str, user_id: str) -> str:
-        return self.k("gone", ws, spread(user_id))
+        return self.task.within("gone", ws) + spread(user_id)
 
     def wait(self, ws: str, user_id: str) -> str:
-        return self.k("wait", ws, spread(user_id))
+        return self.task.within("wait", ws) + spread(user_id)
 
     def everyone(self, ws: str, b: int) -> str:
-        return self.k("all", ws, b)
+        return self.task.within("all", ws) + str(b)
 
     def reverse(self, ws: str, n: int) -> str:
-        return self.k("rev", ws, bucket(n))
+        return self.task.within("rev", ws) + str(n // WIDTH)
 
     def reverse_set(self, ws: str, n: int) -> str:
         return self.k("rv", ws, n)
 
     def members(self, ws: str, code: str, b: int) -> str:
-        return self.k("m", ws, code, b)
+        return self.task.within("m", ws, code) + str(b)
 
     def members_prefix(self, ws: str, code: str) -> str:
         return self.k("m", ws, code)
