@@ -1,7 +1,7 @@
 """Wires settings, clients, the faust app and the FastAPI app of delivery.
 
 `create_app` takes its adapters as arguments so unit tests run the very same operator API
-on in-memory ones without Kafka (`run_stream=False`); left out, they are Redis, aiohttp and
+on in-memory ones without Kafka (`run_stream=False`); left out, they are Redis, HTTP and
 the faust app consuming `membership.changes`.
 """
 
@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI
 from .adapters.definitions_cache import DefinitionsCache
 from .adapters.destinations import check_destination as resolve_and_check
 from .adapters.faust_app import build_faust_app
-from .adapters.http_sender import AiohttpSender, Sender
+from .adapters.http_sender import HttpSender, Sender
 from .adapters.queues import RedisDeliveryQueues
 from .adapters.registry import RedisWebhookRegistry, WebhookRegistry
 from .adapters.replay_reader import read_since
@@ -76,7 +76,7 @@ def create_app(settings: DeliverySettings, *, registry: WebhookRegistry | None =
         client = connect_state(settings, socket_timeout=REDIS_TIMEOUT_SECONDS, connect_timeout=REDIS_TIMEOUT_SECONDS)
     registry = registry or RedisWebhookRegistry(client, settings.redis_key_prefix)
     queues = queues or RedisDeliveryQueues(client, settings.redis_key_prefix, settings.attempts_kept)
-    sender = sender or AiohttpSender(allow_private=settings.allow_private, timeout_seconds=settings.timeout_seconds)
+    sender = sender or HttpSender(allow_private=settings.allow_private, timeout_seconds=settings.timeout_seconds)
     box = SecretBox(settings.key_bytes())
     topic = settings.topics.membership_changes
     runtime = Runtime(topic)

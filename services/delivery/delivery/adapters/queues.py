@@ -129,24 +129,24 @@ class RedisDeliveryQueues:
         attempts = list(attempts)
         if not attempts:
             return
+        done = [a.event_id for a in attempts if a.result != "retrying"]  # delivered or failed: out of the queue
+        failed = [a for a in attempts if a.result == "failed"]
+        retrying = [a for a in attempts if a.result == "retrying"]
+        errors = [a for a in attempts if a.result != "delivered"]
+        delivered = len(attempts) - len(errors)
+        # One command per kind, not per attempt: a busy webhook records dozens at a time.
         async with self._redis.pipeline(transaction=False) as pipe:
-            delivered = 0
-            for attempt in attempts:
-                if attempt.result == "delivered":
-                    delivered += 1
-                    pipe.zrem(keys.queue, attempt.event_id)
-                    pipe.hdel(keys.entries, attempt.event_id)
-                elif attempt.result == "retrying":
-                    pipe.hset(keys.entries, attempt.event_id, attempt.queued.to_json())
-                else:
-                    pipe.zrem(keys.queue, attempt.event_id)
-                    pipe.hdel(keys.entries, attempt.event_id)
-                    pipe.zadd(keys.failed, {attempt.event_id: attempt.at})
-                    pipe.hset(keys.failed_entries, attempt.event_id, attempt.queued.to_json())
-                pipe.lpush(keys.attempts, attempt.record())
+            if done:
+                pipe.zrem(keys.queue, *done)
+                pipe.hdel(keys.entries, *done)
+            if failed:
+                pipe.zadd(keys.failed, {a.event_id: a.at for a in failed})
+                pipe.hset(keys.failed_entries, mapping={a.event_id: a.queued.to_json() for a in failed})
+            if retrying:
+                pipe.hset(keys.entries, mapping={a.event_id: a.queued.to_json() for a in retrying})
+            pipe.lpush(keys.attempts, *(a.record() for a in attempts))
             if delivered:
                 pipe.hincrby(keys.stats, "delivered", delivered)
-            errors = [a for a in attempts if a.result != "delivered"]
             if errors:
                 pipe.hset(keys.stats, mapping={"last_error": errors[-1].error or "", "last_error_at": errors[-1].at})
             pipe.ltrim(keys.attempts, 0, self._attempts_kept - 1)

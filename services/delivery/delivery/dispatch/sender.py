@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from ..adapters.http_sender import Sender
 from ..adapters.queues import RedisDeliveryQueues, Target
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFINITION_TTL_SECONDS = 0.5  # a pause, rotation or deletion is seen within this
 NEAR_SECONDS = 1.0  # a retry due this soon is waited for in the run, not by a new one
 BATCH_SECONDS = 0.003
+_attempts_counter = lru_cache(maxsize=None)(ATTEMPTS.labels)  # three results: looked up once each
 
 
 def signer_for(webhook: Webhook, box: SecretBox, now: float) -> Signer:
@@ -162,7 +164,7 @@ class WebhookSender:
         now = self._clock()
         attempt = judge(queued, status_code=status, error=error, at=now,
                         duration_ms=(time.monotonic() - started) * 1000, policy=self._policy)
-        ATTEMPTS.labels(attempt.result).inc()
+        _attempts_counter(attempt.result).inc()
         if attempt.result == "delivered":
             LATENCY.observe(max(0.0, now - datetime.fromisoformat(queued.event["occurred_at"]).timestamp()))
         return attempt
