@@ -6,6 +6,8 @@ never answering)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -44,21 +46,32 @@ async def test_signed_posts_reach_the_verifying_receiver_on_one_kept_alive_conne
         assert set(answers) == {(200, None)}
         assert sorted(r.webhook_id for r in receiver.received["a"]) == sorted(f"evt_{n}" for n in range(200))
         assert receiver.refused_signatures == 0
-        assert sum(len(idle) for idle in sender._idle.values()) <= 200  # every connection went back to the pool
-        opened = sum(len(idle) for idle in sender._idle.values())
+        opened = idle_connections(sender)
+        assert 0 < opened <= 200  # every connection went back to the pool
         await asyncio.gather(*(post("a", n) for n in range(200, 300)))
-        assert sum(len(idle) for idle in sender._idle.values()) == opened  # and was used again
+        assert idle_connections(sender) == opened  # and was used again
         assert await post("broken", 1) == (500, None)
     finally:
         await sender.stop()
         await receiver.stop()
 
 
-async def raw_server(answer) -> tuple[asyncio.AbstractServer, str]:
-    """A server whose `answer(reader, writer)` handles each connection as it likes."""
+@asynccontextmanager
+async def raw_server(answer) -> AsyncIterator[tuple[HttpSender, str]]:
+    """A server whose `answer(reader, writer)` handles each connection as it likes, and a
+    started sender to call it with."""
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}/hook"
+    sender = HttpSender(allow_private=True, timeout_seconds=5)
+    await sender.start()
+    try:
+        yield sender, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    finally:
+        await sender.stop()
+        server.close()
+
+
+def idle_connections(sender: HttpSender) -> int:
+    return sum(len(idle) for idle in sender._idle.values())
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -83,16 +96,10 @@ async def test_answers_of_every_framing_are_read_whole_and_the_connection_kept(r
             await writer.drain()
         writer.close()
 
-    server, url = await raw_server(answer)
-    sender = HttpSender(allow_private=True, timeout_seconds=5)
-    await sender.start()
-    try:
+    async with raw_server(answer) as (sender, url):
         expected = int(reply.split()[1])
         assert [await sender.post(url, b"{}", {}) for _ in range(3)] == [(expected, None)] * 3
-        assert sum(len(idle) for idle in sender._idle.values()) == 1
-    finally:
-        await sender.stop()
-        server.close()
+        assert idle_connections(sender) == 1
 
 
 async def test_a_body_ended_by_closing_and_a_kept_alive_connection_the_server_closed_both_work():
@@ -110,17 +117,11 @@ async def test_a_body_ended_by_closing_and_a_kept_alive_connection_the_server_cl
             await writer.drain()
         writer.close()
 
-    server, url = await raw_server(answer)
-    sender = HttpSender(allow_private=True, timeout_seconds=5)
-    await sender.start()
-    try:
+    async with raw_server(answer) as (sender, url):
         assert await sender.post(url, b"{}", {}) == (200, None)
         await asyncio.sleep(0.2)  # the server has closed the kept-alive connection
         assert await sender.post(url, b"{}", {}) == (200, None)
-        assert len(served) == 2 and sum(len(idle) for idle in sender._idle.values()) == 0
-    finally:
-        await sender.stop()
-        server.close()
+        assert len(served) == 2 and idle_connections(sender) == 0
 
 
 async def test_no_answer_no_listener_and_refused_addresses_are_reported_without_the_url():
@@ -128,19 +129,15 @@ async def test_no_answer_no_listener_and_refused_addresses_are_reported_without_
         await read_request(reader)
         await asyncio.sleep(5)
 
-    server, url = await raw_server(silent)
-    sender = HttpSender(allow_private=True, timeout_seconds=0.3)
     strict = HttpSender(allow_private=False, timeout_seconds=1)
-    await sender.start()
     await strict.start()
     try:
-        assert await sender.post(url, b"{}", {}) == (None, "no answer within 0.3 s")
-        server.close()
-        await server.wait_closed()
-        assert await sender.post(url, b"{}", {}) == (None, "cannot connect")
+        async with raw_server(silent) as (sender, url):
+            sender._timeout_seconds = 0.3
+            assert await sender.post(url, b"{}", {}) == (None, "no answer within 0.3 s")
+        assert await sender.post(url, b"{}", {}) == (None, "cannot connect")  # the server is gone
         assert await strict.post(url, b"{}", {}) == (None, REFUSED)
         assert await strict.post("http://localhost:9/hook", b"{}", {}) == (None, REFUSED)  # a name resolving to loopback
         assert await sender.post("http://127.0.0.1:notaport/", b"{}", {}) == (None, "invalid URL")
     finally:
-        await sender.stop()
         await strict.stop()
