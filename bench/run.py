@@ -99,6 +99,20 @@ def infrastructure() -> dict[str, psutil.Process]:
     return found
 
 
+async def forget_run(redis, run_id: str) -> int:
+    """Delete every key the run left in Redis (all start with its prefix), so that runs do not
+    pile up in a Redis that outlives them and inflate the next run's memory and RSS rows."""
+    forgotten, pipe = 0, redis.pipeline(transaction=False)
+    async for key in redis.scan_iter(match=f"{run_id}:*", count=5000):
+        pipe.unlink(key)
+        forgotten += 1
+        if forgotten % 5000 == 0:
+            await pipe.execute()
+            pipe = redis.pipeline(transaction=False)
+    await pipe.execute()
+    return forgotten
+
+
 class CostMeter:
     """CPU seconds and peak RSS per service process over a phase."""
 
@@ -165,8 +179,9 @@ async def main() -> None:
     finally:
         await counter.stop()
         await driver.close()
-        await redis.aclose()
         services.stop_all()
+        print(f"forgot the run's {await forget_run(redis, run_id):,} Redis keys", flush=True)
+        await redis.aclose()
     if args.recovery_webhooks:
         print(f"8/8 start-up with {args.recovery_webhooks:,} webhooks' state: delivery (Redis) and a faust table …",
               flush=True)

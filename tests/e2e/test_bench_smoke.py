@@ -1,6 +1,7 @@
 """The benchmark runs from a clean checkout and its numbers are sane (not that they are fast:
 speed is read from `make bench`, never asserted in a timed test)."""
 
+import asyncio
 import json
 import os
 import re
@@ -56,3 +57,18 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     assert 0 < in_redis["seconds_to_ready"] < 600 and 0 < in_redis["seconds_to_ready_after_kill"] < 600
     assert in_table["webhooks"] == in_table["recovered"] == 2000 and 0 < in_table["seconds_to_recovered"] < 900
     assert "faust changelog table: app start to recovery done (2,000 recovered)" in done.stdout
+    # The run leaves nothing of its own in Redis (every key starts with its prefix).
+    run_id = re.search(r"^benchmark (\S+):", done.stdout, re.M).group(1)
+    assert int(re.search(r"forgot the run's ([\d,]+) Redis keys", done.stdout).group(1).replace(",", "")) > 1000
+    assert asyncio.run(keys_left(redis_url, run_id)) == []
+
+
+async def keys_left(redis_url: str, run_id: str) -> list:
+    from cohort_shared.settings import CommonSettings
+    from cohort_shared.state.client import connect_state
+
+    client = connect_state(CommonSettings(REDIS_URL=redis_url), socket_timeout=10)
+    try:
+        return [key async for key in client.scan_iter(match=f"{run_id}:*", count=5000)]
+    finally:
+        await client.aclose()
