@@ -59,6 +59,8 @@ class Fleet:
         self.env, self.logs = env, logs
         self.instances = [Instance(f"{module}-{n}", module, free_port())
                           for module, count in counts.items() for n in range(1, count + 1)]
+        if self.of("segment_store"):  # ingest's Braze export reads cohorts there (a Service would balance)
+            self.env = {**env, "INGEST_SEGMENT_STORE_URL": self.urls("segment_store")[0]}
 
     def of(self, module: str) -> list[Instance]:
         return [i for i in self.instances if i.module == module]
