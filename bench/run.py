@@ -101,15 +101,16 @@ def infrastructure() -> dict[str, psutil.Process]:
 
 async def forget_run(redis, run_id: str) -> int:
     """Delete every key the run left in Redis (all start with its prefix), so that runs do not
-    pile up in a Redis that outlives them and inflate the next run's memory and RSS rows."""
-    forgotten, pipe = 0, redis.pipeline(transaction=False)
+    pile up in a Redis that outlives them and inflate the next run's memory and RSS rows. (A
+    cluster client splits a many-key UNLINK by slot itself.)"""
+    forgotten, chunk = 0, []
     async for key in redis.scan_iter(match=f"{run_id}:*", count=5000):
-        pipe.unlink(key)
-        forgotten += 1
-        if forgotten % 5000 == 0:
-            await pipe.execute()
-            pipe = redis.pipeline(transaction=False)
-    await pipe.execute()
+        chunk.append(key)
+        if len(chunk) == 1000:
+            forgotten += await redis.unlink(*chunk)
+            chunk = []
+    if chunk:
+        forgotten += await redis.unlink(*chunk)
     return forgotten
 
 
