@@ -59,8 +59,10 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     assert "faust changelog table: app start to recovery done (2,000 recovered)" in done.stdout
     # The run leaves nothing of its own in Redis (every key starts with its prefix).
     run_id = re.search(r"^benchmark (\S+):", done.stdout, re.M).group(1)
-    assert int(re.search(r"forgot the run's ([\d,]+) Redis keys", done.stdout).group(1).replace(",", "")) > 1000
+    forgot = re.search(r"forgot the run's ([\d,]+) Redis keys and (\d+) topics", done.stdout)
+    assert int(forgot.group(1).replace(",", "")) > 1000 and int(forgot.group(2)) >= 10
     assert asyncio.run(keys_left(redis_url, run_id)) == []
+    assert asyncio.run(topics_left(kafka_bootstrap, run_id)) == []
 
 
 async def keys_left(redis_url: str, run_id: str) -> list:
@@ -72,3 +74,19 @@ async def keys_left(redis_url: str, run_id: str) -> list:
         return [key async for key in client.scan_iter(match=f"{run_id}:*", count=5000)]
     finally:
         await client.aclose()
+
+
+async def topics_left(bootstrap: str, run_id: str) -> list:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(60):  # a deletion reaches every broker's metadata a moment after it is accepted
+            left = [name for name in await admin.list_topics() if name.startswith(f"{run_id}.")]
+            if not left:
+                break
+            await asyncio.sleep(0.5)
+        return left
+    finally:
+        await admin.close()
