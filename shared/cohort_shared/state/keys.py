@@ -17,6 +17,11 @@ def spread(text: str, digits: int = 3) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:digits]
 
 
+@lru_cache(maxsize=1 << 14)
+def _within(tag: str, parts: tuple[str | int, ...]) -> str:
+    return ":".join((tag, *map(str, parts))) + ":"
+
+
 @dataclass(frozen=True)
 class TaskKeys:
     """Keys of one task (`partition`) of one service."""
@@ -25,10 +30,8 @@ class TaskKeys:
     service: str
     partition: int
     tag: str = field(init=False, repr=False, compare=False)
-    _prefixes: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_prefixes", {})
         # The prefix stays outside the tag: every key starts with it (SCAN by prefix finds
         # them), and the same task of every deployment sharing a cluster shares a slot.
         # Computed once: every key of every change starts with it.
@@ -38,12 +41,9 @@ class TaskKeys:
         return ":".join((self.tag, *map(str, parts)))
 
     def within(self, *parts: str | int) -> str:
-        """`key(*parts) + ":"`, remembered: the start of keys built once per item of a batch
-        (`within("un", ws) + bucket` is `key("un", ws, bucket)`)."""
-        start = self._prefixes.get(parts)
-        if start is None:
-            start = self._prefixes[parts] = self.key(*parts) + ":"
-        return start
+        """`key(*parts) + ":"`, remembered across batches: the start of keys built once per
+        item of a batch (`within("un", ws) + bucket` is `key("un", ws, bucket)`)."""
+        return _within(self.tag, parts)
 
     # The commit's own keys (commit.py): who owns the task, how far each input partition is
     # applied, and the outputs of the last commit, until Kafka has them.

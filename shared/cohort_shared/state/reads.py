@@ -42,9 +42,6 @@ class ReadBatch:
         self.client = client
         self.commands: list[tuple] = []
 
-    def __len__(self) -> int:
-        return len(self.commands)
-
     def add(self, command: str, *args) -> None:
         if command not in PLAIN:
             raise ValueError(f"{command} is not a plain read")

@@ -198,18 +198,15 @@ class HttpSender:
             if connection.closed:
                 continue
             try:
-                status = await connection.exchange(request)
+                return await self._exchange(destination, connection, request)
             except ConnectionResetError:
-                connection.close()
                 if connection.got_bytes:
                     raise
-                continue  # closed before answering anything: a stale connection, try another
-            except BaseException:
-                connection.close()
-                raise
-            self._keep(destination, connection)
-            return status
-        connection = await self._connect(destination)
+                # closed before answering anything: a stale connection, try another
+        return await self._exchange(destination, await self._connect(destination), request)
+
+    async def _exchange(self, destination: Destination, connection: Connection, request: bytes) -> int:
+        """One request on `connection`, kept for the next if it may be; closed on any failure."""
         try:
             status = await connection.exchange(request)
         except BaseException:

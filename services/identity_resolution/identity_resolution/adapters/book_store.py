@@ -122,14 +122,9 @@ class BookStore:
         self.client = client
         self.prefix = prefix
         self.partitions = partitions
-        self._layouts: dict[int, BookLayout] = {}  # one per task: each remembers its key prefixes
 
     def layout(self, workspace_id: str) -> BookLayout:
-        partition = book_partition(workspace_id, self.partitions)
-        layout = self._layouts.get(partition)
-        if layout is None:
-            layout = self._layouts[partition] = BookLayout(self.prefix, partition)
-        return layout
+        return BookLayout(self.prefix, book_partition(workspace_id, self.partitions))
 
     # ---------------------------------------------------------------- reading
 

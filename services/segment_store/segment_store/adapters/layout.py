@@ -71,10 +71,10 @@ class Layout:
         return self.task.within("un", ws) + spread(user_id)
 
     def records(self, ws: str, n: int) -> str:
-        return self.task.within("rec", ws) + str(n // WIDTH)
+        return self.task.within("rec", ws) + str(bucket(n))
 
     def index_fields(self, ws: str, n: int) -> str:
-        return self.task.within("ids", ws) + str(n // WIDTH)
+        return self.task.within("ids", ws) + str(bucket(n))
 
     def index(self, ws: str, field: str) -> str:
         return self.task.within("ix", ws) + spread(field)
@@ -89,7 +89,7 @@ class Layout:
         return self.task.within("all", ws) + str(b)
 
     def reverse(self, ws: str, n: int) -> str:
-        return self.task.within("rev", ws) + str(n // WIDTH)
+        return self.task.within("rev", ws) + str(bucket(n))
 
     def reverse_set(self, ws: str, n: int) -> str:
         return self.k("rv", ws, n)

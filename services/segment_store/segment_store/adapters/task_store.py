@@ -61,13 +61,9 @@ class TaskStore:
     def __init__(self, client, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self._layouts: dict[int, Layout] = {}  # one per task: each remembers its key prefixes
 
     def layout(self, partition: int) -> Layout:
-        layout = self._layouts.get(partition)
-        if layout is None:
-            layout = self._layouts[partition] = Layout(self.prefix, partition)
-        return layout
+        return Layout(self.prefix, partition)
 
     async def load(self, partition: int, ws: str, users: Iterable[str], *, index: bool = False) -> Loaded:
         """The users' numbers, records, whether they are gone, all their cohorts (and, with
