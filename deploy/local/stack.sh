@@ -210,9 +210,13 @@ kafka_start() {  # node
   launch_node "$1"; wait_node "$1"
 }
 
-# Redis node i's port and home; the single server keeps the layout it always had.
+# Redis node i's port and home; the single server keeps the layout it always had. A cluster
+# node's home is named by its port: its nodes.conf records the ports of the cluster it
+# joined, so a cluster on other ports (the test tier's beside the dev one) needs its own.
 redis_port() { echo $((REDIS_PORT + ${1:-0})); }
-redis_home() { if [ "$REDIS_MODE" = single ]; then echo "$LOCAL/redis"; else echo "$LOCAL/redis-cluster/node${1:-0}"; fi; }
+redis_home() {
+  if [ "$REDIS_MODE" = single ]; then echo "$LOCAL/redis"; else echo "$LOCAL/redis-cluster/$(redis_port "$1")"; fi
+}
 redis_nodes() { if [ "$REDIS_MODE" = single ]; then echo 0; else seq 0 2; fi; }
 
 launch_redis() {  # node: start one redis-server (daemonized) unless its port answers; wait for PONG

@@ -40,8 +40,8 @@ def compare(applied: int | None, committed: int | None, in_flight: int | None) -
         # unless Redis also lost what Kafka committed before it.
         lost = committed is not None and (applied is None or applied + 1 < committed)
         return "redis_behind" if lost else "republish"
-    if applied is None and committed is None:
-        return "in_step"  # a partition nobody consumed yet
+    if applied is None and committed in (None, 0):
+        return "in_step"  # a partition nobody consumed yet (offset 0: nothing before it to apply)
     if applied is None:
         return "redis_behind"
     if committed is None:
@@ -49,6 +49,22 @@ def compare(applied: int | None, committed: int | None, in_flight: int | None) -
     if applied + 1 == committed:
         return "in_step"
     return "redis_behind" if applied + 1 < committed else "kafka_behind"
+
+
+def after_replay(tracked: dict[str, int], spans: dict[str, tuple[int, int]]) -> tuple[dict[str, int], dict[str, int]]:
+    """A batch found applied before (by `tracked`, Redis's last applied offset per input):
+    the offsets to commit with its stored outputs, and where to read each input again.
+    An input none of whose records the earlier batch held (it joined the batch later) keeps
+    its committed offset: committing its first offset would claim progress Redis never
+    recorded, and the next owner would find the two out of step."""
+    commit, resume = {}, {}
+    for field, (first, _) in spans.items():
+        done = tracked.get(field, -1)
+        if done >= first:
+            commit[field] = resume[field] = done + 1
+        else:
+            resume[field] = first
+    return commit, resume
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from ..state.commit import Commit, Output, tracking_field
 from ..state.keys import TaskKeys
 from ..state.lua_script import ScriptCalls
 from ..state.writes import WriteSet
-from .divergence import Divergence, compare
+from .divergence import Divergence, after_replay, compare
 from .divergences import DivergenceBook
 from .metrics import BATCH_SECONDS, DEAD_LETTERS, DIVERGED, LAG, LOOP_ALIVE, RECORDS, RETRIES, STUCK
 from .outgoing import dead_letter, describe_rejection
@@ -641,10 +641,13 @@ class StreamProcessor:
         """The task's batch was applied before (its Kafka commit never happened): its stored
         outputs, and offsets up to what Redis tracked; later records are read again."""
         tracked, outputs = await self.commit.replayed(self.task_keys(partition))
-        for tp, (first, _) in spans.items():
-            done = tracked.get(tracking_field(tp), -1)
-            offsets[tp] = done + 1 if done >= first else first
-            self._seek({tp: offsets[tp]})
+        fields = {tracking_field(tp): tp for tp in spans}
+        commit, resume = after_replay(tracked, {field: spans[tp] for field, tp in fields.items()})
+        for field, tp in fields.items():
+            offsets.pop(tp, None)
+            if field in commit:
+                offsets[tp] = commit[field]
+        self._seek({fields[field]: offset for field, offset in resume.items()})
         log.info("task %d of %s: a batch applied before is published from its outbox", partition, self.group_id)
         return outputs
 
