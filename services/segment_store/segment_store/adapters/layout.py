@@ -66,30 +66,49 @@ class Layout:
     def seq(self, ws: str) -> str:
         return self.k("seq", ws)
 
-    # The keys built for every user of a batch start from a remembered prefix (TaskKeys.within).
+    # The keys built for every user of a batch: a remembered prefix (TaskKeys.within) and the
+    # user's bucket, sha1's for those keyed by user ID, the number's for those keyed by number.
+    def numbers_at(self, ws: str) -> str:
+        return self.task.within("un", ws)
+
+    def records_at(self, ws: str) -> str:
+        return self.task.within("rec", ws)
+
+    def index_fields_at(self, ws: str) -> str:
+        return self.task.within("ids", ws)
+
+    def gone_at(self, ws: str) -> str:
+        return self.task.within("gone", ws)
+
+    def wait_at(self, ws: str) -> str:
+        return self.task.within("wait", ws)
+
+    def reverse_at(self, ws: str) -> str:
+        return self.task.within("rev", ws)
+
     def numbers(self, ws: str, user_id: str) -> str:
-        return self.task.within("un", ws) + spread(user_id)
+        return self.numbers_at(ws) + spread(user_id)
 
     def records(self, ws: str, n: int) -> str:
-        return self.task.within("rec", ws) + str(bucket(n))
+        return self.records_at(ws) + str(bucket(n))
 
     def index_fields(self, ws: str, n: int) -> str:
-        return self.task.within("ids", ws) + str(bucket(n))
+        return self.index_fields_at(ws) + str(bucket(n))
 
     def index(self, ws: str, field: str) -> str:
         return self.task.within("ix", ws) + spread(field)
 
     def gone(self, ws: str, user_id: str) -> str:
-        return self.task.within("gone", ws) + spread(user_id)
+        return self.gone_at(ws) + spread(user_id)
 
     def wait(self, ws: str, user_id: str) -> str:
-        return self.task.within("wait", ws) + spread(user_id)
+        return self.wait_at(ws) + spread(user_id)
 
     def everyone(self, ws: str, b: int) -> str:
         return self.task.within("all", ws) + str(b)
 
     def reverse(self, ws: str, n: int) -> str:
-        return self.task.within("rev", ws) + str(bucket(n))
+        return self.reverse_at(ws) + str(bucket(n))
 
     def reverse_set(self, ws: str, n: int) -> str:
         return self.k("rv", ws, n)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
+from cohort_shared.state.keys import spread
 from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
 
@@ -73,9 +74,7 @@ class TaskStore:
         loaded = Loaded(layout, Slice(ws))
         reads = Reads(self.client)
         seq = reads.get(layout.seq(ws))
-        numbers = reads.hmget(users, lambda u: layout.numbers(ws, u))
-        gone = reads.hmget(users, lambda u: layout.gone(ws, u))
-        waits = reads.hmget(users, lambda u: layout.wait(ws, u))
+        numbers, gone, waits = reads.hmget(users, spread, [layout.numbers_at(ws), layout.gone_at(ws), layout.wait_at(ws)])
         await reads.run()
         loaded.seq = loaded.first_new = int(seq.value or 0)
         loaded.numbers = {u: int(n) for u, n in numbers.value.items()}
@@ -88,15 +87,14 @@ class TaskStore:
         known = sorted(loaded.numbers)
         number = loaded.numbers.__getitem__
         reads = Reads(self.client)
-        records = reads.hmget(known, lambda u: layout.records(ws, number(u)), field=number)
-        reverse = reads.hmget(known, lambda u: layout.reverse(ws, number(u)), field=number)
-        fields = reads.hmget(known, lambda u: layout.index_fields(ws, number(u)), field=number) if index else None
+        at = [layout.records_at(ws), layout.reverse_at(ws)] + ([layout.index_fields_at(ws)] if index else [])
+        records, reverse, *fields = reads.hmget(known, lambda u: bucket(number(u)), at, field=number)
         await reads.run()
         for user_id, raw in records.value.items():
             _, external_id, from_profile = decode_record(raw)
             loaded.records[user_id] = (external_id, from_profile)
-        if fields is not None:
-            loaded.index_fields = {u: orjson.loads(raw) for u, raw in fields.value.items()}
+        if fields:
+            loaded.index_fields = {u: orjson.loads(raw) for u, raw in fields[0].value.items()}
         codes = await self._cohort_codes(layout, ws, reverse.value, loaded.numbers)
         names = await self._registered(layout, ws, {c for cs in codes.values() for c in cs})
         for user_id in users:
@@ -216,9 +214,9 @@ class _Answer:
 
 
 class Reads:
-    """Reads sent together (`ReadBatch`): single GETs, and HMGETs of many items grouped by the key
-    each lives in; after `run`, each queued read's `.value` holds its answer (an HMGET's: the
-    items found, with their raw values)."""
+    """Reads sent together (`ReadBatch`): single GETs, and HMGETs of many items grouped by the
+    bucket each lives in; after `run`, each queued read's `.value` holds its answer (an
+    HMGET's: the items found, with their raw values)."""
 
     def __init__(self, client) -> None:
         self._batch = ReadBatch(client)
@@ -233,23 +231,30 @@ class Reads:
         self._parsers.append(parse)
         return answer
 
-    def hmget(self, items: list[str], key, field=None) -> _Answer:
-        answer = _Answer()
+    def hmget(self, items: list[str], bucket_of, prefixes: list[str], field=None) -> list[_Answer]:
+        """One answer per key prefix: each item is read from `prefix + bucket_of(item)`, in
+        the field `field(item)` (the item itself without `field`). The buckets are worked
+        out once for all the prefixes."""
+        answers = [_Answer() for _ in prefixes]
         groups: dict[str, list[str]] = defaultdict(list)
         for item in items:
-            groups[key(item)].append(item)
-        for name, members in groups.items():
-            self._batch.hmget(name, [field(m) if field else m for m in members])
+            groups[str(bucket_of(item))].append(item)
+        for b, members in groups.items():
+            fields = [field(m) for m in members] if field else members
+            for prefix in prefixes:
+                self._batch.hmget(prefix + b, fields)
 
         def parse(values):
-            found = {}
+            found: list[dict] = [{} for _ in prefixes]
             for members in groups.values():
-                for member, value in zip(members, next(values), strict=True):
-                    if value is not None:
-                        found[member] = value
-            answer.value = found
+                for into in found:
+                    for member, value in zip(members, next(values), strict=True):
+                        if value is not None:
+                            into[member] = value
+            for answer, into in zip(answers, found, strict=True):
+                answer.value = into
         self._parsers.append(parse)
-        return answer
+        return answers
 
     async def run(self) -> None:
         values = iter(await self._batch.run())
