@@ -1,7 +1,7 @@
 """How Redis's progress and Kafka's committed offset are compared at assignment."""
 
 import pytest
-from cohort_shared.stream.divergence import after_replay, compare
+from cohort_shared.stream.divergence import compare
 
 
 @pytest.mark.parametrize(
@@ -25,15 +25,3 @@ from cohort_shared.stream.divergence import after_replay, compare
 def test_compare(applied, committed, in_flight, verdict):
     assert compare(applied, committed, in_flight) == verdict
 
-
-def test_a_replayed_batch_commits_only_what_redis_tracked():
-    # The batch applied before held resolved 5..9; merges joined the batch on its way round.
-    commit, resume = after_replay({"resolved": 9}, {"resolved": (5, 9), "merges": (0, 3)})
-    assert commit == {"resolved": 10}  # merges keeps its committed offset, whatever it is
-    assert resume == {"resolved": 10, "merges": 0}
-
-
-def test_a_replayed_batch_read_past_what_was_applied_is_read_again_from_there():
-    commit, resume = after_replay({"resolved": 7, "merges": 2}, {"resolved": (5, 12), "merges": (3, 4)})
-    assert commit == {"resolved": 8}
-    assert resume == {"resolved": 8, "merges": 3}
