@@ -187,3 +187,39 @@ async def test_a_read_batch_answers_as_redis_pys_pipeline_and_survives_a_dropped
             assert await batch.run() == expected
     finally:
         await client.aclose()
+
+
+async def test_script_calls_answer_each_call_reload_a_lost_script_cache_and_survive_a_dropped_connection(
+        common_settings, redis_client):
+    from cohort_shared.state.client import connect_state, is_cluster
+    from cohort_shared.state.lua_script import LuaScript, ScriptCalls
+
+    tag = common_settings.redis_key_prefix + "{sc}:"
+    adds = LuaScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    refuses = LuaScript("return redis.error_reply('REFUSED ' .. ARGV[1])")
+    client = connect_state(common_settings, socket_timeout=2)
+    try:
+        def calls() -> ScriptCalls:
+            batch = ScriptCalls(client)
+            batch.add(adds, [tag + "n"], [2])
+            batch.add(refuses, [tag + "n"], ["here"])  # an error is that call's answer only
+            batch.add(adds, [tag + "n"], [3])
+            return batch
+
+        await redis_client.script_flush()  # nothing loaded: every call meets NOSCRIPT first
+        first, refused, last = await calls().run()
+        assert (first, last) == (2, 5)
+        assert "REFUSED here" in str(refused)
+        await redis_client.script_flush()  # a failover or restart lost the cache in between
+        assert (await calls().run())[2] == 10
+        if not is_cluster(client):  # a connection killed under it: sent again on a new one
+            pooled = await client.connection_pool.get_connection()
+            await pooled.send_command("CLIENT", "ID")
+            own_id = await pooled.read_response()
+            await client.connection_pool.release(pooled)
+            await redis_client.execute_command("CLIENT", "KILL", "ID", own_id)
+            assert (await calls().run())[2] == 15
+        expected = b"10" if is_cluster(client) else b"15"
+        assert await redis_client.get(tag + "n") == expected
+    finally:
+        await client.aclose()

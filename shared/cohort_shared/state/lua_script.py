@@ -1,6 +1,7 @@
 """A Lua script called by SHA, loaded again when Redis lost its script cache (a restart, a
 failover): on a cluster, `SCRIPT LOAD` goes to every primary. `ScriptCalls` sends many calls
-together."""
+together (on one server through `wire.exchange`: a commit carries thousands of arguments,
+which redis-py packs at 0.8 µs each)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from redis.exceptions import NoScriptError
 
 from .client import is_cluster
+from .wire import exchange
 
 
 class LuaScript:
@@ -31,8 +33,10 @@ class LuaScript:
 
 class ScriptCalls:
     """Script calls sent together, answered in order (an answer may be the exception that
-    call raised). One server: one pipeline, one round trip. A cluster: its client pipelines
-    no scripts, so the calls run concurrently, each on the shard of its keys."""
+    call raised). One server: one round trip. A cluster: its client pipelines no scripts, so
+    the calls run concurrently, each on the shard of its keys. Every script sent here must
+    be safe to run twice (a broken connection sends the calls again): the commit and its
+    outbox's removal are."""
 
     def __init__(self, client) -> None:
         self.client = client
@@ -60,8 +64,8 @@ class ScriptCalls:
         return answers
 
     async def _pipelined(self, indices) -> list:
-        pipe = self.client.pipeline(transaction=False)
+        commands = []
         for i in indices:
             script, keys, args = self.calls[i]
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute(raise_on_error=False))
+            commands.append(("EVALSHA", script.sha, len(keys), *keys, *args))
+        return await exchange(self.client, commands, errors_as_answers=True)

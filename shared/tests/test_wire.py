@@ -1,7 +1,9 @@
 """The hot reads' own RESP packing says exactly what redis-py's would."""
 
+import pytest
 import redis
-from cohort_shared.state.reads import pack
+from cohort_shared.state.wire import pack
+from redis.exceptions import DataError
 
 
 def test_packing_equals_redis_py_for_every_kind_of_argument():
@@ -10,3 +12,11 @@ def test_packing_equals_redis_py_for_every_kind_of_argument():
     connection = redis.Connection()
     expected = b"".join(b"".join(connection.pack_command(*args)) for args in commands)
     assert pack(commands) == expected
+
+
+def test_none_and_booleans_are_refused_as_redis_py_refuses_them():
+    for wrong in (None, True):
+        with pytest.raises(DataError):
+            pack([("HSET", "k", "f", wrong)])
+        with pytest.raises(DataError):
+            redis.Connection().pack_command("HSET", "k", "f", wrong)
