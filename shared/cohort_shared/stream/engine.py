@@ -612,7 +612,7 @@ class StreamProcessor:
                     if len(ctx.writes):
                         raise RuntimeError(f"a handler wrote state for a stateless input of {self.service.name}")
                     outputs += ctx.outputs
-                    counts += ctx.counts
+                    counts += ctx.counts.items()
                     self._after_commit.append(ctx.after_commit)
                 else:
                     spans = {tp: (rs[0].offset, rs[-1].offset) for tp, rs in part.items()}
@@ -629,7 +629,7 @@ class StreamProcessor:
                 if applied == 1:
                     self._applied_now.append(partition)
                     outputs += ctx.outputs
-                    counts += ctx.counts
+                    counts += ctx.counts.items()
                     self._after_commit.append(ctx.after_commit)
                 else:
                     outputs += await self._replayed(partition, spans, offsets)

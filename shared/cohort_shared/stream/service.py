@@ -39,7 +39,8 @@ class TaskContext:
     """Partition count of each input topic and declared output topic, by default name."""
     writes: WriteSet = field(default_factory=WriteSet)
     outputs: list[Output] = field(default_factory=list)
-    counts: list[tuple[object, int]] = field(default_factory=list)
+    counts: dict[object, int] = field(default_factory=dict)
+    """Per metric, summed as counted: a batch counts per change, Prometheus is told per batch."""
     after_commit: WriteSet = field(default_factory=WriteSet)
     """Hints written once Kafka has the batch, best effort and unfenced: never state a replay
     depends on (a lost one must only cost some speed)."""
@@ -51,7 +52,7 @@ class TaskContext:
     def count(self, metric, amount: int = 1) -> None:
         """`metric` (a labelled Prometheus counter) grows by `amount` once the batch commits."""
         if amount:
-            self.counts.append((metric, amount))
+            self.counts[metric] = self.counts.get(metric, 0) + amount
 
 
 Handler = Callable[[TaskContext, list], Awaitable[None]]
