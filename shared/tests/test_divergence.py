@@ -24,4 +24,3 @@ from cohort_shared.stream.divergence import compare
 )
 def test_compare(applied, committed, in_flight, verdict):
     assert compare(applied, committed, in_flight) == verdict
-

@@ -179,11 +179,7 @@ async def test_a_read_batch_answers_as_redis_pys_pipeline_and_survives_a_dropped
             with pytest.raises(ValueError, match="not a plain read"):
                 batch.add(refused, tag + "h")
         if not is_cluster(client):  # a connection killed under it: the reads go again on a new one
-            pooled = await client.connection_pool.get_connection()
-            await pooled.send_command("CLIENT", "ID")
-            own_id = await pooled.read_response()
-            await client.connection_pool.release(pooled)
-            await redis_client.execute_command("CLIENT", "KILL", "ID", own_id)
+            await kill_a_pooled_connection(client, redis_client)
             assert await batch.run() == expected
     finally:
         await client.aclose()
@@ -215,13 +211,18 @@ async def test_script_calls_answer_each_call_reload_a_lost_script_cache_and_surv
         assert (first, last) == (4, 6) and "REFUSED here" in str(refused)
         rounds = 2
         if not is_cluster(client):  # a connection killed under it: sent again on a new one
-            pooled = await client.connection_pool.get_connection()
-            await pooled.send_command("CLIENT", "ID")
-            own_id = await pooled.read_response()
-            await client.connection_pool.release(pooled)
-            await redis_client.execute_command("CLIENT", "KILL", "ID", own_id)
+            await kill_a_pooled_connection(client, redis_client)
             assert (await calls().run())[::2] == [6, 9]
             rounds = 3
         assert [await redis_client.get(tag + k) for k in "ab"] == [b"%d" % (2 * rounds), b"%d" % (3 * rounds)]
     finally:
         await client.aclose()
+
+
+async def kill_a_pooled_connection(client, redis_client) -> None:
+    """Redis closes the connection `client` would use next, as a restart or failover does."""
+    pooled = await client.connection_pool.get_connection()
+    await pooled.send_command("CLIENT", "ID")
+    own_id = await pooled.read_response()
+    await client.connection_pool.release(pooled)
+    await redis_client.execute_command("CLIENT", "KILL", "ID", own_id)

@@ -51,19 +51,20 @@ def compare(applied: int | None, committed: int | None, in_flight: int | None) -
     return "redis_behind" if applied + 1 < committed else "kafka_behind"
 
 
-def after_replay(tracked: dict[str, int], spans: dict[str, tuple[int, int]]) -> tuple[dict[str, int], dict[str, int]]:
-    """A batch found applied before (by `tracked`, Redis's last applied offset per input):
-    the offsets to commit with its stored outputs, and where to read each input again.
-    An input none of whose records the earlier batch held (it joined the batch later) keeps
-    its committed offset: committing its first offset would claim progress Redis never
+def after_replay(done: dict, spans: dict) -> tuple[dict, dict]:
+    """A batch found applied before: `done` holds Redis's last applied offset of each input
+    it tracks, `spans` the (first, last) offsets of each input in the batch read now.
+    Returns the offsets to commit with the stored outputs, and where to read each input
+    again. An input none of whose records the earlier batch held (it joined the batch later)
+    keeps its committed offset: committing its first offset would claim progress Redis never
     recorded, and the next owner would find the two out of step."""
     commit, resume = {}, {}
-    for field, (first, _) in spans.items():
-        done = tracked.get(field, -1)
-        if done >= first:
-            commit[field] = resume[field] = done + 1
+    for key, (first, _) in spans.items():
+        last = done.get(key, -1)
+        if last >= first:
+            commit[key] = resume[key] = last + 1
         else:
-            resume[field] = first
+            resume[key] = first
     return commit, resume
 
 

@@ -641,13 +641,12 @@ class StreamProcessor:
         """The task's batch was applied before (its Kafka commit never happened): its stored
         outputs, and offsets up to what Redis tracked; later records are read again."""
         tracked, outputs = await self.commit.replayed(self.task_keys(partition))
-        fields = {tracking_field(tp): tp for tp in spans}
-        commit, resume = after_replay(tracked, {field: spans[tp] for field, tp in fields.items()})
-        for field, tp in fields.items():
+        done = {tp: tracked[tracking_field(tp)] for tp in spans if tracking_field(tp) in tracked}
+        commit, resume = after_replay(done, spans)
+        for tp in spans:
             offsets.pop(tp, None)
-            if field in commit:
-                offsets[tp] = commit[field]
-        self._seek({fields[field]: offset for field, offset in resume.items()})
+        offsets.update(commit)
+        self._seek(resume)
         log.info("task %d of %s: a batch applied before is published from its outbox", partition, self.group_id)
         return outputs
 
