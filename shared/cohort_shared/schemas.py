@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 WORKSPACE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -45,7 +44,9 @@ class Message(BaseModel):
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        # pydantic-core writes the JSON itself: the same bytes as orjson over model_dump(mode="json")
+        # (checked for every example message), without building the dict of dicts in between.
+        return self.model_dump_json().encode()
 
 
 def cohort_key(workspace_id: str, partner: str, cohort_id: str) -> bytes:
