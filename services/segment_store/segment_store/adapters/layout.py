@@ -30,6 +30,7 @@ Segment definitions are workspace data, not a task's: `<prefix>segment-store:{<w
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from cohort_shared.redis_store import KeySpace
 from cohort_shared.state.keys import TaskKeys, spread
@@ -44,8 +45,10 @@ INLINE = 32
 SEP = "\x1f"
 
 
+@lru_cache(maxsize=1 << 12)
 def cohort_code(partner: str, cohort_id: str) -> str:
-    """A cohort's short, stable name in keys."""
+    """A cohort's short, stable name in keys. Cached: a batch names a handful of cohorts, once
+    per change applied."""
     return hashlib.sha1(f"{partner}{SEP}{cohort_id}".encode()).hexdigest()[:12]
 
 
