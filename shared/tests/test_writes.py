@@ -12,10 +12,18 @@ def test_adjacent_commands_on_one_key_join_and_anything_between_keeps_order():
     writes.hincrby("cm", "ap", 1)
     writes.hincrby("cm", "ap", 1)  # counters are not joined
     assert writes.keys == ["rev:1", "all:1", "cm"]
-    assert writes.ops == [("HSET", 0, (1, "a", 2, "b")), ("SADD", 1, (1,)), ("HSET", 0, (1, "c")),
-                          ("HINCRBY", 2, ("ap", 1)), ("HINCRBY", 2, ("ap", 1))]
+    assert writes.ops == [("HSET", 0, [1, "a", 2, "b"]), ("SADD", 1, [1]), ("HSET", 0, [1, "c"]),
+                          ("HINCRBY", 2, ["ap", 1]), ("HINCRBY", 2, ["ap", 1])]
     assert writes.encode() == [5, "HSET", 0, 4, 1, "a", 2, "b", "SADD", 1, 1, 1, "HSET", 0, 2, 1, "c",
                                "HINCRBY", 2, 2, "ap", 1, "HINCRBY", 2, 2, "ap", 1]
+
+
+def test_joining_leaves_the_callers_lists_alone():
+    members = [1, 2]
+    writes = WriteSet()
+    writes.sadd("m", members)
+    writes.sadd("m", [3])
+    assert members == [1, 2] and writes.ops == [("SADD", 0, [1, 2, 3])]
 
 
 def test_a_joined_command_never_grows_past_the_chunk():

@@ -22,7 +22,7 @@ class WriteSet:
     def __init__(self) -> None:
         self.keys: list[str] = []
         self._index: dict[str, int] = {}
-        self.ops: list[tuple[str, int, tuple[Value, ...]]] = []
+        self.ops: list[tuple[str, int, list[Value]]] = []
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -34,7 +34,7 @@ class WriteSet:
             self.keys.append(key)
         return index
 
-    def _add(self, command: str, key: str, args: tuple[Value, ...]) -> None:
+    def _add(self, command: str, key: str, args: list[Value]) -> None:
         self.ops.append((command, self._key(key), args))
 
     def _chunked(self, command: str, key: str, items: list[Value], per: int = 1) -> None:
@@ -42,11 +42,11 @@ class WriteSet:
         if self.ops and command in JOINABLE:
             last_command, last_key, last_args = self.ops[-1]
             if last_command == command and last_key == index and len(last_args) + len(items) <= CHUNK:
-                self.ops[-1] = (command, index, last_args + tuple(items))
+                last_args += items  # in place: a bucket's users join one command without copying it each time
                 return
         step = CHUNK - CHUNK % per
         for start in range(0, len(items), step):
-            self.ops.append((command, index, tuple(items[start:start + step])))
+            self.ops.append((command, index, items[start:start + step]))
 
     def sadd(self, key: str, members: Iterable[Value]) -> None:
         self._chunked("SADD", key, list(members))
@@ -59,27 +59,27 @@ class WriteSet:
         self._chunked("HSET", key, flat, per=2)
 
     def hsetnx(self, key: str, field: Value, value: Value) -> None:
-        self._add("HSETNX", key, (field, value))
+        self._add("HSETNX", key, [field, value])
 
     def hdel(self, key: str, fields: Iterable[Value]) -> None:
         self._chunked("HDEL", key, list(fields))
 
     def hincrby(self, key: str, field: Value, amount: int) -> None:
         if amount:
-            self._add("HINCRBY", key, (field, amount))
+            self._add("HINCRBY", key, [field, amount])
 
     def incrby(self, key: str, amount: int) -> None:
         if amount:
-            self._add("INCRBY", key, (amount,))
+            self._add("INCRBY", key, [amount])
 
     def set(self, key: str, value: Value, expire_seconds: int | None = None) -> None:
-        self._add("SET", key, (value, "EX", expire_seconds) if expire_seconds else (value,))
+        self._add("SET", key, [value, "EX", expire_seconds] if expire_seconds else [value])
 
     def delete(self, key: str) -> None:
-        self._add("DEL", key, ())
+        self._add("DEL", key, [])
 
     def expire(self, key: str, seconds: int) -> None:
-        self._add("EXPIRE", key, (seconds,))
+        self._add("EXPIRE", key, [seconds])
 
     def encode(self) -> list[Value]:
         """ARGV for the commit script: count, then (command, key index, argc, args…) each."""
