@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from cohort_shared.settings import CommonSettings
-from cohort_shared.testing import unique
+from cohort_shared.testing import forget_keys, forget_topics, unique
 
 HOW_TO_START = (
     "needs a real Kafka broker and Redis server: run `make up` (or `make test`, which starts "
@@ -82,25 +82,19 @@ async def redis_client(common_settings: CommonSettings) -> AsyncIterator:
 
     client = connect_state(common_settings, socket_timeout=10)
     yield client
-    async for key in client.scan_iter(match=f"{common_settings.redis_key_prefix}*", count=1000):
-        await client.delete(key)
+    await forget_keys(client, common_settings.redis_key_prefix)
     await client.aclose()
 
 
 @pytest.fixture
 async def kafka_topics(common_settings: CommonSettings) -> AsyncIterator[list[str]]:
     """Every topic (and DLQ) under the test's prefix, created, then deleted afterwards."""
-    from aiokafka.admin import AIOKafkaAdminClient
     from cohort_shared.kafka import ensure_topics
 
     names = common_settings.topics.all()
     await ensure_topics(common_settings, names)
     yield names
-    admin = AIOKafkaAdminClient(bootstrap_servers=common_settings.kafka_bootstrap_servers)
-    await admin.start()
     try:
-        await admin.delete_topics(names)
+        await forget_topics(common_settings.kafka_bootstrap_servers, common_settings.topic_prefix)
     except Exception:  # noqa: BLE001 - clean-up is best effort; the prefix is unique anyway
         pass
-    finally:
-        await admin.close()

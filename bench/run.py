@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
 from cohort_shared.state.client import connect_state, is_cluster, used_memory  # noqa: E402
-from cohort_shared.testing import ServiceProcesses, unique  # noqa: E402
+from cohort_shared.testing import ServiceProcesses, forget_keys, forget_topics, unique  # noqa: E402
 from pipeline import (  # noqa: E402
     ChangeCounter,
     Driver,
@@ -99,37 +99,6 @@ def infrastructure() -> dict[str, psutil.Process]:
     return found
 
 
-async def forget_run(redis, run_id: str) -> int:
-    """Delete every key the run left in Redis (all start with its prefix), so that runs do not
-    pile up in a Redis that outlives them and inflate the next run's memory and RSS rows. (A
-    cluster client splits a many-key UNLINK by slot itself.)"""
-    forgotten, chunk = 0, []
-    async for key in redis.scan_iter(match=f"{run_id}:*", count=5000):
-        chunk.append(key)
-        if len(chunk) == 1000:
-            forgotten += await redis.unlink(*chunk)
-            chunk = []
-    if chunk:
-        forgotten += await redis.unlink(*chunk)
-    return forgotten
-
-
-async def forget_topics(settings: CommonSettings, run_id: str) -> int:
-    """Delete the run's topics (all behind its TOPIC_PREFIX): left behind, a broker that
-    outlives the runs grew to ~10 GB here and took over two minutes to start."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        ours = [name for name in await admin.list_topics() if name.startswith(f"{run_id}.")]
-        if ours:
-            await admin.delete_topics(ours)
-        return len(ours)
-    finally:
-        await admin.close()
-
-
 class CostMeter:
     """CPU seconds and peak RSS per service process over a phase."""
 
@@ -197,8 +166,8 @@ async def main() -> None:
         await counter.stop()
         await driver.close()
         services.stop_all()
-        print(f"forgot the run's {await forget_run(redis, run_id):,} Redis keys and "
-              f"{await forget_topics(settings, run_id)} topics", flush=True)
+        print(f"forgot the run's {await forget_keys(redis, f'{run_id}:'):,} Redis keys and "
+              f"{await forget_topics(settings.kafka_bootstrap_servers, f'{run_id}.')} topics", flush=True)
         await redis.aclose()
     if args.recovery_webhooks:
         print(f"8/8 start-up with {args.recovery_webhooks:,} webhooks' state: delivery (Redis) and a faust table …",

@@ -30,6 +30,10 @@ if __package__ in (None, ""):  # run as a script: tests/chaos/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "tests.chaos"
 
+from cohort_shared.settings import CommonSettings  # noqa: E402
+from cohort_shared.state.client import connect_state  # noqa: E402
+from cohort_shared.testing import forget_keys, forget_topics  # noqa: E402
+
 from .api import SystemApi  # noqa: E402
 from .faults import FaultInjector, plan_faults  # noqa: E402
 from .fleet import Fleet, unready_details  # noqa: E402
@@ -59,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-faults", action="store_true", help="the same run without any fault: all counts 0")
     parser.add_argument("--no-fuzz", action="store_true", help="skip the schemathesis part")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run's Redis keys and topics even if it passes (a failed run always keeps them)")
     return parser.parse_args(argv)
 
 
@@ -101,6 +107,7 @@ async def run(args: argparse.Namespace) -> int:
     api = SystemApi(client, fleet, WORKSPACE, token, partner_keys)
     durations: dict[str, float] = progress["durations"]
     supervisor = faults = None
+    forget = False
     watch = WebhookWatch(api)
     try:
         phase = time.monotonic()
@@ -171,7 +178,9 @@ async def run(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"  note: {note}")
         write(meta, rows, notes, args.results_dir)
-        return 1 if any(r.failed for r in rows) else 0
+        failed = any(r.failed for r in rows)
+        forget = not failed and not args.keep
+        return 1 if failed else 0
     except Exception as error:  # noqa: BLE001 - the suite itself could not go on: say where, in the report too
         print(f"chaos: the run stopped during {progress['phase']}: {error!r}; logs in {logs}", flush=True)
         write_stopped(f"stopped during {progress['phase']}: {error!r}"[:300], args.results_dir)
@@ -187,6 +196,23 @@ async def run(args: argparse.Namespace) -> int:
         fleet.stop_all()
         await watch.stop()
         await client.aclose()
+        if forget:  # after the services stopped, so that none writes a key again
+            await forget_run(env, run_id)
+
+
+async def forget_run(env: dict[str, str], run_id: str) -> None:
+    """A passing run's keys and topics are of no more use, and left in a Redis and broker that
+    outlive it they slow every later run; a failing run's stay for the post-mortem."""
+    settings = CommonSettings(**{name: env[name] for name in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")})
+    redis = connect_state(settings, socket_timeout=30)
+    try:
+        keys = await forget_keys(redis, env["REDIS_KEY_PREFIX"])
+        topics = await forget_topics(settings.kafka_bootstrap_servers, env["TOPIC_PREFIX"])
+        print(f"forgot the run's {keys:,} Redis keys and {topics} topics (--keep keeps them)", flush=True)
+    except Exception as error:  # noqa: BLE001 - the verdict stands; only the tidying failed
+        print(f"could not forget the run's keys and topics: {error!r}", flush=True)
+    finally:
+        await redis.aclose()
 
 
 def write_stopped(what: str, results_dir: Path) -> None:

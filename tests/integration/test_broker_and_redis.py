@@ -7,7 +7,8 @@ from cohort_shared import schemas
 from cohort_shared.examples import EXAMPLES
 from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
 from cohort_shared.redis_store import KeySpace, probe_redis
-from cohort_shared.testing import read_topic
+from cohort_shared.testing import forget_keys, forget_topics, read_topic, unique
+from cohort_shared.topics import Topics
 from pydantic import SecretStr
 
 pytestmark = pytest.mark.integration
@@ -57,6 +58,36 @@ async def test_redis_round_trip_and_key_layout(common_settings, redis_client):
     await redis_client.sadd(key, b"U1", "U2")
     assert await redis_client.smembers(key) == {b"U1", b"U2"}
     assert await probe_redis(redis_client)
+
+
+async def test_a_runs_keys_and_topics_are_forgotten_and_nothing_else(common_settings, redis_client, kafka_topics):
+    """What the benchmark and a passing chaos run do at their end: every key and topic under
+    the run's prefixes goes (on every node of a cluster), a neighbour's stay."""
+    prefix = common_settings.redis_key_prefix
+    ours = [f"{prefix}{{segment-store:{p}}}:seq:acme" for p in range(12)]  # spread over the slots
+    neighbour = unique("neighbour:")
+    for key in [*ours, neighbour]:
+        await redis_client.set(key, 1)
+    other_prefix = unique("neighbour") + "."
+    other_topics = Topics(other_prefix).all()[:1]
+    await ensure_topics(common_settings, other_topics)
+    try:
+        assert await forget_keys(redis_client, prefix) == len(ours)
+        assert await redis_client.exists(*ours) == 0
+        assert await redis_client.exists(neighbour) == 1
+        assert await forget_topics(common_settings.kafka_bootstrap_servers, common_settings.topic_prefix) == len(
+            kafka_topics)
+        admin = AIOKafkaAdminClient(bootstrap_servers=common_settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            left = await admin.list_topics()
+        finally:
+            await admin.close()
+        assert not [name for name in left if name.startswith(common_settings.topic_prefix)]
+        assert set(other_topics) <= set(left)
+    finally:
+        await redis_client.delete(neighbour)
+        await forget_topics(common_settings.kafka_bootstrap_servers, other_prefix)
 
 
 async def test_readiness_probes_fail_when_nothing_listens(common_settings):

@@ -11,11 +11,10 @@ from aiokafka import TopicPartition
 from cohort_shared.kafka import make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Message
-from cohort_shared.state.client import connect_state, is_cluster
+from cohort_shared.state.client import connect_state
 from cohort_shared.stream.engine import StreamProcessor
 from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
-from cohort_shared.testing import eventually, read_topic, unique
-from redis.asyncio import Redis
+from cohort_shared.testing import eventually, forget_keys, read_topic, unique
 
 pytestmark = pytest.mark.integration
 KEY = b"w"
@@ -203,7 +202,7 @@ async def test_redis_behind_kafka_is_held_back_then_reapplied(common_settings, k
         assert await totals(common_settings, 3) == [1, 3, 6]
     finally:
         await p.stop()
-    await forget_everything(state, common_settings.redis_key_prefix)  # Redis as it was before any of it
+    await forget_keys(state, common_settings.redis_key_prefix)  # Redis as it was before any of it
     await send(common_settings, topics.identity_events, [10])
     p = processor(common_settings, state, group)
     await p.start()
@@ -250,19 +249,6 @@ async def test_a_recreated_topic_is_held_back_until_accepted(common_settings, ka
         assert await totals(common_settings, 2) == [110, 310]
     finally:
         await p.stop()
-
-
-async def forget_everything(state, prefix: str) -> None:
-    """Delete every key under `prefix`, on the one server or on every node of a cluster (a
-    cluster client's SCAN would walk one node only)."""
-    if not is_cluster(state):
-        async for key in state.scan_iter(match=f"{prefix}*"):
-            await state.delete(key)
-        return
-    for node in state.get_primaries():
-        async with Redis(host=node.host, port=node.port) as one:
-            async for key in one.scan_iter(match=f"{prefix}*"):
-                await one.delete(key)
 
 
 async def _status(p: StreamProcessor) -> dict:
