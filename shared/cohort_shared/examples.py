@@ -12,7 +12,8 @@ EXAMPLES: dict[str, list[s.Message]] = {
     "cohort.changes": [
         s.CohortChangesAccepted(
             workspace_id="acme", partner="mixpanel", cohort_id="mp_12345", request_id="r1", accepted_at=NOW,
-            changes=[s.CohortChange(identifier=EXT), s.CohortChange(identifier=ALIAS, should_remove=True, timestamp=NOW)],
+            changes=[s.CohortChange("external_id", "u1"), s.CohortChange("alias", "a@x.com", "email", should_remove=True,
+                                                                       timestamp=NOW)],
         )
     ],
     "cohort.meta": [

@@ -9,7 +9,7 @@ carries exactly the fields of docs/events.md.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -65,11 +65,14 @@ class Alias(BaseModel):
     alias_label: IdentifierValue
 
 
+IdentifierKind = Literal["external_id", "device_id", "alias"]
+
+
 class Identifier(BaseModel):
     """One identifier a producer sent: an external ID, a device ID or an alias."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["external_id", "device_id", "alias"]
+    kind: IdentifierKind
     value: IdentifierValue = Field(description="the external ID, device ID or alias name")
     label: IdentifierValue | None = Field(default=None, description="alias_label; aliases only")
 
@@ -135,13 +138,34 @@ class ProfileIdentifier(BaseModel):
 # ---------------------------------------------------------------- cohort.changes
 
 
-class CohortChange(BaseModel):
-    """One identifier entering (`should_remove` false) or leaving a cohort."""
+class CohortChange(NamedTuple):
+    """One identifier entering (`should_remove` false) or leaving a cohort. On the wire a JSON
+    array `[kind, value, label, should_remove, timestamp]`: a request's thousand changes
+    decode at under half the cost of as many objects. It names its identifier with the fields
+    `Identifier` has (`kind`, `value`, `label`), so matching reads it as one."""
+
+    kind: IdentifierKind
+    value: IdentifierValue
+    label: IdentifierValue | None = None  # alias_label; aliases only
+    should_remove: bool = False
+    timestamp: AwareDatetime | None = None  # the producer's own stamp
+
+    def identifier(self) -> Identifier:
+        return Identifier(kind=self.kind, value=self.value, label=self.label)
+
+
+IdentifierLike = Identifier | CohortChange
+"""What names an identifier by `kind`, `value` and `label`: the model, or a change's row."""
+
+
+class CohortChangeObject(BaseModel):
+    """A change as versions before rows wrote it (`{"identifier": {…}, "should_remove": …,
+    "timestamp": …}`): still read, never written."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     identifier: Identifier
     should_remove: bool = False
-    timestamp: AwareDatetime | None = Field(default=None, description="the producer's own stamp")
+    timestamp: AwareDatetime | None = None
 
 
 class CohortChangesAccepted(Message):
@@ -153,7 +177,19 @@ class CohortChangesAccepted(Message):
     cohort_id: CohortId
     request_id: SourceId
     accepted_at: AwareDatetime
-    changes: list[CohortChange]
+    changes: list[CohortChange] | list[CohortChangeObject] = Field(
+        union_mode="left_to_right", description="rows; objects in records of earlier versions (read as rows)")
+
+    @model_validator(mode="after")
+    def _rows_with_labels_only_for_aliases(self) -> CohortChangesAccepted:
+        if self.changes and isinstance(self.changes[0], CohortChangeObject):
+            rows = [CohortChange(c.identifier.kind, c.identifier.value, c.identifier.label, c.should_remove,
+                                 c.timestamp) for c in self.changes]
+            object.__setattr__(self, "changes", rows)
+        for index, change in enumerate(self.changes):
+            if (change.kind == "alias") != (change.label is not None):
+                raise ValueError(f"changes[{index}]: label is required for aliases and forbidden otherwise")
+        return self
 
     def kafka_key(self) -> bytes:
         return cohort_key(self.workspace_id, self.partner, self.cohort_id)

@@ -72,6 +72,34 @@ def test_rejects_bad_values(build):
         build()
 
 
+def accepted_with(changes: list) -> bytes:
+    accepted = EXAMPLES["cohort.changes"][0]
+    return orjson.dumps({**orjson.loads(accepted.to_bytes()), "changes": changes})
+
+
+def test_cohort_changes_written_as_objects_by_earlier_versions_are_read_as_rows():
+    accepted = EXAMPLES["cohort.changes"][0]
+    objects = [{"identifier": {"kind": c.kind, "value": c.value, "label": c.label}, "should_remove": c.should_remove,
+                "timestamp": c.timestamp and c.timestamp.isoformat()} for c in accepted.changes]
+    assert s.decode("cohort.changes", accepted_with(objects)) == accepted
+    assert all(type(c) is s.CohortChange for c in s.decode("cohort.changes", accepted_with(objects)).changes)
+
+
+@pytest.mark.parametrize("row", [
+    ["alias", "a@x.com", None, False, None],  # alias without label
+    ["external_id", "u1", "email", False, None],  # label on non-alias
+    ["email", "a@x.com", None, False, None],
+    ["external_id", "x" * 513, None, False, None],
+    ["external_id", "u1", None, "maybe", None],
+    ["external_id", "u1", None, False, "2026-01-01T00:00:00"],  # naive time
+    ["external_id"],
+])
+def test_a_bad_cohort_change_row_is_refused_naming_its_place(row):
+    with pytest.raises(ValidationError) as refused:
+        s.decode("cohort.changes", accepted_with([["external_id", "u0", None, False, None], row]))
+    assert "changes" in str(refused.value) and "1" in str(refused.value)
+
+
 def test_unknown_type_on_a_multi_type_topic_is_rejected():
     with pytest.raises(ValidationError):
         s.decode("cohort.meta", b'{"type": "cohort_deleted", "workspace_id": "w"}')

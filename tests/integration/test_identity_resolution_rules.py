@@ -39,7 +39,7 @@ async def test_rule_through_the_store(scenario, store):
     in_memory = Book(WS)
     for offset, step in enumerate(scenario.steps):
         message = step.message
-        identifiers = ([c.identifier for c in message.changes] if isinstance(message, CohortChangesAccepted)
+        identifiers = ([c.identifier() for c in message.changes] if isinstance(message, CohortChangesAccepted)
                        else named_identifiers(message))
         book = await store.load(WS, identifiers, with_parking=True)
         applied = apply_record(book, message, clock(step.after_seconds))

@@ -68,7 +68,7 @@ async def test_what_a_202_acknowledged_is_on_the_topics_exactly_once(stack_env, 
     [record] = await read_topic(bootstrap, topics.cohort_changes, expected=1, settle=1.0)
     accepted = schemas.decode("cohort.changes", record.value)
     assert record.key == b"acme\x1fmixpanel\x1fmp_12345" == accepted.kafka_key()
-    assert [(c.identifier.kind, c.identifier.value, c.should_remove) for c in accepted.changes] == [
+    assert [(c.kind, c.value, c.should_remove) for c in accepted.changes] == [
         ("external_id", "u1", False), ("device_id", "d9", False), ("alias", "a@x.com", False), ("external_id", "u7", True)]
 
     meta = await read_topic(bootstrap, topics.cohort_meta, expected=2, settle=1.0)

@@ -136,11 +136,11 @@ def delete(request_id: str, *identifiers: Identifier) -> DeleteRequested:
 
 
 def add(identifier: Identifier) -> CohortChange:
-    return CohortChange(identifier=identifier)
+    return CohortChange(identifier.kind, identifier.value, identifier.label)
 
 
 def remove(identifier: Identifier) -> CohortChange:
-    return CohortChange(identifier=identifier, should_remove=True)
+    return CohortChange(identifier.kind, identifier.value, identifier.label, should_remove=True)
 
 
 def cohort(request_id: str, *changes: CohortChange, cohort_id: str = "c1") -> CohortChangesAccepted:

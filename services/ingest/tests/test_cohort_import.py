@@ -26,7 +26,7 @@ def test_each_kind_of_identifier_maps_to_its_identifier_kind():
     body = changes({"user_ids": ["u1"], "device_ids": ["d9"], "aliases": [{"alias_name": "a@x.com", "alias_label": "email"}]},
                    {"user_ids": ["u7"], "should_remove": True})
     result = cohort_import("acme", "mixpanel", body, cutoff=CUTOFF, request_id="r1", now=NOW)
-    assert [(c.identifier, c.should_remove) for c in result.accepted.changes] == [
+    assert [(c.identifier(), c.should_remove) for c in result.accepted.changes] == [
         (Identifier(kind="external_id", value="u1"), False),
         (Identifier(kind="device_id", value="d9"), False),
         (Identifier(kind="alias", value="a@x.com", label="email"), False),
@@ -43,7 +43,7 @@ def test_changes_stamped_before_the_cutoff_are_dropped_and_counted_per_identifie
                    {"user_ids": ["shifted"], "timestamp": "2010-01-01T03:00:00+05:00"},  # 2009-12-31T22:00Z
                    {"user_ids": ["new"], "timestamp": "2026-01-21T19:20:30+05:00", "should_remove": True})
     result = cohort_import("acme", "mixpanel", body, cutoff=CUTOFF, request_id="r", now=NOW)
-    assert [c.identifier.value for c in result.accepted.changes] == ["edge", "new"]
+    assert [c.value for c in result.accepted.changes] == ["edge", "new"]
     assert result.accepted.changes[1].timestamp == datetime(2026, 1, 21, 14, 20, 30, tzinfo=UTC)
     assert (result.received.received, result.received.dropped_pre_2010) == (6, 4)
 
@@ -64,7 +64,7 @@ def test_the_cutoff_is_a_parameter():
 def test_bogus_identifier_strings_are_passed_on_for_identity_resolution_to_judge():
     body = changes({"user_ids": ["null", "anonymous", "", " "], "aliases": [{"alias_name": "", "alias_label": ""}]})
     result = cohort_import("a", "mixpanel", body, cutoff=CUTOFF, request_id="r", now=NOW)
-    assert [c.identifier.value for c in result.accepted.changes] == ["null", "anonymous", "", " ", ""]
+    assert [c.value for c in result.accepted.changes] == ["null", "anonymous", "", " ", ""]
 
 
 def test_naming_message_carries_name_and_created_at():

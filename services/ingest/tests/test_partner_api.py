@@ -35,7 +35,7 @@ async def test_spec_example_is_accepted_and_published_as_receipt_then_changes(ha
     assert isinstance(receipt, CohortChangesReceived) and isinstance(accepted, CohortChangesAccepted)
     assert (receipt.workspace_id, receipt.partner, receipt.cohort_id, receipt.received) == ("acme", "mixpanel", "mp_12345", 4)
     assert receipt.request_id == accepted.request_id and len(accepted.request_id) == 32
-    assert [c.identifier.kind for c in accepted.changes] == ["external_id", "device_id", "alias", "external_id"]
+    assert [c.kind for c in accepted.changes] == ["external_id", "device_id", "alias", "external_id"]
 
 
 async def test_each_request_has_its_own_request_id(harness, secret):

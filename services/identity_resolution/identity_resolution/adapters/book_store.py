@@ -28,7 +28,7 @@ from datetime import datetime
 
 import orjson
 from cohort_shared.publishing import partition_for
-from cohort_shared.schemas import Identifier
+from cohort_shared.schemas import Identifier, IdentifierLike
 from cohort_shared.state.keys import TaskKeys, spread
 from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
@@ -47,7 +47,7 @@ def book_partition(workspace_id: str, partitions: int) -> int:
     return partition_for(workspace_id.encode(), partitions)
 
 
-def lookup_field(identifier: Identifier) -> tuple[str, str]:
+def lookup_field(identifier: IdentifierLike) -> tuple[str, str]:
     """(table, field) where `identifier` is looked up."""
     if identifier.kind == "alias":
         return "a", alias_key(identifier.label or "", identifier.value)
@@ -128,7 +128,7 @@ class BookStore:
 
     # ---------------------------------------------------------------- reading
 
-    async def lookups(self, ws: str, identifiers: Iterable[Identifier]) -> dict[tuple[str, str], str]:
+    async def lookups(self, ws: str, identifiers: Iterable[IdentifierLike]) -> dict[tuple[str, str], str]:
         """(table, field) → user ID for those of `identifiers` that name a profile."""
         layout = self.layout(ws)
         wanted = sorted({lookup_field(i) for i in identifiers})
@@ -167,7 +167,7 @@ class BookStore:
                     found[user_id] = decode_profile(user_id, raw)
         return found
 
-    async def in_flight(self, ws: str, identifiers: Iterable[Identifier]) -> set[str]:
+    async def in_flight(self, ws: str, identifiers: Iterable[IdentifierLike]) -> set[str]:
         """Park keys of `identifiers` with changes forwarded to the book and not yet committed."""
         layout = self.layout(ws)
         keys = sorted({park_key(i) for i in identifiers})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from cohort_shared.schemas import Identifier, MembershipChange, ProfileUpdated
+from cohort_shared.schemas import Identifier, IdentifierLike, MembershipChange, ProfileUpdated
 
 from .effects import PARK_COUNT_BUCKET_MS
 from .identifiers import UserRef, alias_from_key, alias_key, sort_key
@@ -62,7 +62,7 @@ class ParkedChange:
     until_ms: int
 
 
-def park_key(identifier: Identifier) -> str:
+def park_key(identifier: IdentifierLike) -> str:
     """Where changes waiting for `identifier` are parked (one entry per cohort)."""
     if identifier.kind == "alias":
         return "a:" + alias_key(identifier.label or "", identifier.value)

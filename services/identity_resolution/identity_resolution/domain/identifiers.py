@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from cohort_shared.schemas import Alias, Identifier, ProfileIdentifier
+from cohort_shared.schemas import Alias, Identifier, IdentifierLike, ProfileIdentifier
 from cohort_shared.user_refs import RefKind, UserRef, parse_user_ref  # noqa: F401 - re-exported for the domain
 
 # Values analytics tools send when they have no real identifier. Compared after stripping
@@ -24,7 +24,7 @@ def is_bogus(value: str) -> bool:
     return stripped.isascii() and stripped.lower() in BOGUS_VALUES
 
 
-def is_bogus_identifier(identifier: Identifier) -> bool:
+def is_bogus_identifier(identifier: IdentifierLike) -> bool:
     return is_bogus(identifier.value) or (identifier.label is not None and is_bogus(identifier.label))
 
 

@@ -21,6 +21,7 @@ from cohort_shared.schemas import (
     CohortChange,
     CohortChangesAccepted,
     Identifier,
+    IdentifierLike,
     MembershipResolved,
     MembershipUnmatched,
     UnmatchedReason,
@@ -43,7 +44,7 @@ class Match:
     reason: UnmatchedReason | None = None
 
 
-def match(book: Book, identifier: Identifier) -> Match:
+def match(book: Book, identifier: IdentifierLike) -> Match:
     """Which profile a cohort change's identifier names, by the rules above."""
     if is_bogus_identifier(identifier):
         return Match(None, "invalid_identifier")
@@ -68,16 +69,17 @@ def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: C
     applied = Applied()
     live = book.live_parked(clock.now_bucket)
     for index, change in indexed if indexed is not None else enumerate(accepted.changes):
+        identifier = change.identifier()
         parked = ParkedChange(
             partner=accepted.partner,
             cohort_id=accepted.cohort_id,
             change="remove" if change.should_remove else "add",
-            identifier=change.identifier,
+            identifier=identifier,
             source_id=f"{accepted.request_id}:{index}",
             accepted_at=accepted.accepted_at,
             until_ms=clock.park_until_ms,
         )
-        found = match(book, change.identifier)
+        found = match(book, identifier)
         if found.profile is not None:
             _emit_resolved(book, applied, parked, found.profile, clock, was_parked=False)
             applied.tally.resolved += 1
@@ -85,7 +87,7 @@ def resolve_cohort_changes(book: Book, accepted: CohortChangesAccepted, clock: C
         reason = found.reason or "invalid_identifier"
         parkable = reason in PARKABLE
         if parkable:
-            waiting = book.parked.setdefault(park_key(change.identifier), {})
+            waiting = book.parked.setdefault(park_key(identifier), {})
             field = cohort_field(parked.partner, parked.cohort_id)
             earlier = waiting.get(field)
             if earlier is None and live >= clock.max_parked:

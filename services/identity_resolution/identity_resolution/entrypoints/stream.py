@@ -86,9 +86,10 @@ class Rows:
 
 def unmatched_row(change: s.CohortChange | s.MembershipUnmatched, reason: str, source_id: str,
                   parked_until: datetime | None) -> tuple:
-    identifier = change.identifier
-    direction = change.change if isinstance(change, s.MembershipUnmatched) else (
-        "remove" if change.should_remove else "add")
+    if isinstance(change, s.MembershipUnmatched):
+        identifier, direction = change.identifier, change.change
+    else:  # a row names its identifier itself
+        identifier, direction = change, "remove" if change.should_remove else "add"
     return (identifier.kind, identifier.value, identifier.label, direction, reason, source_id,
             None if parked_until is None else ms(parked_until))
 
@@ -102,7 +103,7 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
         for request in requests:
             by_workspace[request.workspace_id].append(request)
         for ws, batch in by_workspace.items():
-            identifiers = [c.identifier for r in batch for c in r.changes]
+            identifiers = [c for r in batch for c in r.changes]  # each row names its identifier
             book = Book(ws)
             for (table, field), user_id in (await store.lookups(ws, identifiers)).items():
                 {"x": book.external_ids, "a": book.aliases, "d": book.devices}[table][field] = user_id
@@ -130,13 +131,12 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
         ws, partitions = request.workspace_id, ctx.partitions[MEMBERSHIP_RESOLVED]
         accepted_ms = ms(request.accepted_at)
         forwarded = []
-        for index, change in enumerate(request.changes):
-            identifier = change.identifier
+        for index, change in enumerate(request.changes):  # each row names its identifier
             source_id = f"{request.request_id}:{index}"
-            found = match(book, identifier)
-            key = park_key(identifier)
+            found = match(book, change)
+            key = park_key(change)
             if found.reason in PARKABLE or (found.profile is not None and key in in_flight):
-                forwarded.append((index, identifier.kind, identifier.value, identifier.label, change.should_remove))
+                forwarded.append((index, change.kind, change.value, change.label, change.should_remove))
                 in_flight.add(key)  # a later change of this identifier follows it to the book
             elif found.profile is None:
                 ctx.count(UNMATCHED.labels(found.reason))
@@ -223,9 +223,7 @@ def _apply_forwarded(book: Book, message: s.CohortChangesForwarded, clock: Clock
     accepted = s.CohortChangesAccepted(workspace_id=message.workspace_id, partner=message.partner,
                                        cohort_id=message.cohort_id, request_id=message.request_id,
                                        accepted_at=message.accepted_at, changes=[])
-    indexed = [(index, s.CohortChange(identifier=s.Identifier(kind=kind, value=value, label=label),
-                                      should_remove=remove))
-               for index, kind, value, label, remove in message.rows]
+    indexed = [(index, s.CohortChange(kind, value, label, remove)) for index, kind, value, label, remove in message.rows]
     return resolve_cohort_changes(book, accepted, clock, indexed)
 
 

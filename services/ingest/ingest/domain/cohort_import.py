@@ -94,14 +94,13 @@ class CohortChangeEntry(BaseModel):
     def identifier_count(self) -> int:
         return len(self.user_ids) + len(self.device_ids) + len(self.aliases)
 
-    def changes(self) -> list[dict[str, Any]]:
-        """One `CohortChange` (as plain data) per identifier, in the order the producer wrote them."""
-        stamp = {"should_remove": self.should_remove, "timestamp": self.timestamp}
+    def changes(self) -> list[tuple]:
+        """One `CohortChange` row per identifier, in the order the producer wrote them."""
+        remove, stamp = self.should_remove, self.timestamp
         return (
-            [{"identifier": {"kind": "external_id", "value": v}, **stamp} for v in self.user_ids]
-            + [{"identifier": {"kind": "device_id", "value": v}, **stamp} for v in self.device_ids]
-            + [{"identifier": {"kind": "alias", "value": a.alias_name, "label": a.alias_label}, **stamp}
-               for a in self.aliases]
+            [("external_id", v, None, remove, stamp) for v in self.user_ids]
+            + [("device_id", v, None, remove, stamp) for v in self.device_ids]
+            + [("alias", a.alias_name, a.alias_label, remove, stamp) for a in self.aliases]
         )
 
 
@@ -170,7 +169,7 @@ def cohort_import(
     workspace_id: str, partner: str, body: CohortChangesBody, *, cutoff: datetime, request_id: str, now: datetime
 ) -> CohortImport:
     """Apply the retention cut-off: changes stamped before `cutoff` are dropped and counted."""
-    accepted: list[dict[str, Any]] = []
+    accepted: list[tuple] = []
     received = dropped = 0
     for entry in body.cohort_changes:
         count = entry.identifier_count()
@@ -180,7 +179,7 @@ def cohort_import(
         else:
             accepted.extend(entry.changes())
     cohort = dict(workspace_id=workspace_id, partner=partner, cohort_id=body.cohort_id, request_id=request_id)
-    # Validated as one document: one pass in pydantic-core instead of 2,000 model constructors.
+    # Validated as one document: one pass in pydantic-core over the rows.
     changes = CohortChangesAccepted.model_validate({**cohort, "accepted_at": now, "changes": accepted}) if accepted else None
     return CohortImport(
         received=CohortChangesReceived(**cohort, received=received, dropped_pre_2010=dropped, received_at=now),
