@@ -66,15 +66,17 @@ class TaskStore:
     def layout(self, partition: int) -> Layout:
         return Layout(self.prefix, partition)
 
-    async def load(self, partition: int, ws: str, users: Iterable[str], *, index: bool = False) -> Loaded:
-        """The users' numbers, records, whether they are gone, all their cohorts (and, with
-        `index`, the index fields of their profiles)."""
+    async def load(self, partition: int, ws: str, users: Iterable[str], *, index: bool = False,
+                   waiting: Iterable[str] = ()) -> Loaded:
+        """The users' numbers, records, whether they are gone, all their cohorts (with `index`,
+        the index fields of their profiles; the waits of the users in `waiting`)."""
         layout = self.layout(partition)
         users = sorted(set(users))
         loaded = Loaded(layout, Slice(ws))
         reads = Reads(self.client)
         seq = reads.get(layout.seq(ws))
-        numbers, gone, waits = reads.hmget(users, spread, [layout.numbers_at(ws), layout.gone_at(ws), layout.wait_at(ws)])
+        numbers, gone = reads.hmget(users, spread, [layout.numbers_at(ws), layout.gone_at(ws)])
+        waits = reads.hmget(sorted(set(waiting)), spread, [layout.wait_at(ws)])[0]
         await reads.run()
         loaded.seq = loaded.first_new = int(seq.value or 0)
         loaded.numbers = {u: int(n) for u, n in numbers.value.items()}

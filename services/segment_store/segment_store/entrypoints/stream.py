@@ -161,7 +161,8 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
                 by_workspace[ws].append(message)
         for ws, batch in by_workspace.items():
             profiles = any(isinstance(m, (s.ProfileUpdated, ProfileTombstone)) for m in batch)
-            loaded = await store.load(ctx.partition, ws, {u for m in batch for u in _users(m)}, index=profiles)
+            loaded = await store.load(ctx.partition, ws, {u for m in batch for u in _users(m)}, index=profiles,
+                                      waiting={u for m in batch if isinstance(m, _WAITS) for u in _users(m)})
             await _apply(ctx, store, Batch(ctx, loaded), batch)
             store.save(loaded, ctx.writes, ctx.now.isoformat())
 
@@ -174,6 +175,11 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
                     s.MembershipsHandedOver, s.HandoverCompleted, s.ChangesRedirected), on_task)],
         decode=decode_with_tombstones,
     )
+
+
+_WAITS = (s.ProfileMergeAnnounced, s.ProfilesMerged, s.MembershipsHandedOver, s.ProfileDeleted)
+"""The messages whose rules read or change a user's `Wait` (merges on their way): only their
+users' waits are loaded, not those of every imported row."""
 
 
 def _users(message) -> list[str]:
