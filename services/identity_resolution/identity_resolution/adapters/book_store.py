@@ -61,10 +61,18 @@ class BookLayout:
         self.task = TaskKeys(prefix, SERVICE, partition)
 
     def table(self, ws: str, table: str, field: str) -> str:
-        return self.task.within(table, ws) + spread(field)
+        return self.table_at(ws, table) + spread(field)
 
     def profile(self, ws: str, user_id: str) -> str:
-        return self.task.within("p", ws) + spread(user_id)
+        return self.profiles_at(ws) + spread(user_id)
+
+    # The start of the keys above, for a batch that builds one per identifier or user: the
+    # bucket is all that differs.
+    def table_at(self, ws: str, table: str) -> str:
+        return self.task.within(table, ws)
+
+    def profiles_at(self, ws: str) -> str:
+        return self.task.within("p", ws)
 
     def park(self, ws: str, key: str) -> str:
         return self.task.key("park", ws, key)
@@ -136,8 +144,9 @@ class BookStore:
 
     async def _hmget_spread(self, layout: BookLayout, ws: str, wanted: list[tuple[str, str]]) -> dict:
         by_key: dict[str, list[tuple[str, str]]] = {}
+        at = {table: layout.table_at(ws, table) for table in _TABLES.values()}
         for table, field in wanted:
-            by_key.setdefault(layout.table(ws, table, field), []).append((table, field))
+            by_key.setdefault(at[table] + spread(field), []).append((table, field))
         if not by_key:
             return {}
         reads = ReadBatch(self.client)
@@ -153,8 +162,9 @@ class BookStore:
     async def profiles(self, ws: str, user_ids: Iterable[str]) -> dict[str, Profile]:
         layout = self.layout(ws)
         by_key: dict[str, list[str]] = {}
+        at = layout.profiles_at(ws)
         for user_id in sorted(set(user_ids)):
-            by_key.setdefault(layout.profile(ws, user_id), []).append(user_id)
+            by_key.setdefault(at + spread(user_id), []).append(user_id)
         if not by_key:
             return {}
         reads = ReadBatch(self.client)

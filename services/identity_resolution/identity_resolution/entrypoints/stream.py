@@ -131,6 +131,7 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
         ws, partitions = request.workspace_id, ctx.partitions[MEMBERSHIP_RESOLVED]
         accepted_ms = ms(request.accepted_at)
         forwarded = []
+        resolved = 0
         for index, change in enumerate(request.changes):  # each row names its identifier
             source_id = f"{request.request_id}:{index}"
             found = match(book, change)
@@ -143,10 +144,11 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
                 rows.unmatch(ws, request.partner, request.cohort_id, request.accepted_at,
                              unmatched_row(change, found.reason, source_id, None))
             else:
-                ctx.count(RESOLVED)
+                resolved += 1
                 rows.resolve(ws, partitions, (request.partner, request.cohort_id, found.profile.user_id,
                                               found.profile.external_id, "remove" if change.should_remove else "add",
                                               source_id, accepted_ms, False))
+        ctx.count(RESOLVED, resolved)
         return forwarded
 
     async def on_book(ctx: TaskContext, messages: list) -> None:
