@@ -7,6 +7,7 @@ The names docs/overview.md gives (`KAFKA_BOOTSTRAP_SERVERS`, `REDIS_URL`, `TOPIC
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -77,8 +78,14 @@ class CommonSettings(BaseSettings):
 
     @property
     def topics(self) -> Topics:
-        return Topics(self.topic_prefix)
+        return _topics(self.topic_prefix)
 
     def masked(self) -> dict[str, Any]:
         """Every setting, secrets shown as `**********`: what a service logs at start-up."""
         return {name: (str(value) if isinstance(value, SecretStr) else value) for name, value in self}
+
+
+@cache
+def _topics(prefix: str) -> Topics:
+    """One `Topics` per prefix: asked for by every record a batch emits."""
+    return Topics(prefix)

@@ -15,6 +15,7 @@ from cohort_shared.kafka import make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.testing import eventually, read_topic, unique
 from cohort_shared.topics import dlq_name
+from prometheus_client import REGISTRY
 from segment_store.app import create_app
 from segment_store.domain.cursor import encode_cursor
 from segment_store.settings import SegmentSettings
@@ -412,6 +413,20 @@ async def test_the_operator_api_needs_the_token_and_ops_routes_answer(store):
     assert ready.json()["processor"]["state"] == "running" and ready.json()["processor"]["joined"]
     metrics = await store.http.get("/metrics")
     assert metrics.status_code == 200 and "stream_records_total" in metrics.text
+
+
+async def test_published_events_are_counted_by_change_and_cause(store):
+    def published(change: str) -> float:
+        labels = {"change": change, "cause": "cohort_import"}
+        return REGISTRY.get_sample_value("segment_membership_changes_total", labels) or 0.0
+
+    before = published("added"), published("removed")
+    await store.send(resolved("ws1", "mp_9", "U1"), resolved("ws1", "mp_9", "U2"), resolved("ws1", "mp_9", "U1"),
+                     resolved("ws1", "mp_9", "U1", "remove"))  # the second add of U1 changes nothing: no event
+
+    async def counted() -> tuple[float, float]:
+        return published("added") - before[0], published("removed") - before[1]
+    assert await eventually(counted, until=lambda c: c == (2, 1), timeout=30) == (2, 1)
 
 
 async def test_a_poison_record_goes_to_its_dlq_and_the_stream_moves_on(store):

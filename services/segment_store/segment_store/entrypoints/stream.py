@@ -15,9 +15,9 @@ publishes them byte for byte.
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections import defaultdict
 from datetime import UTC, datetime
-from functools import lru_cache
 
 import orjson
 from cohort_shared import schemas as s
@@ -49,7 +49,6 @@ CHANGES = Counter("segment_membership_changes_total", "membership.changes events
 LATENCY = Histogram("cohort_change_latency_seconds", "From ingest accepting a change to its membership.changes event",
                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_changes_counter = lru_cache(maxsize=None)(CHANGES.labels)  # a handful of (change, cause): looked up once each
 MAX_HOPS = 64
 """Profiles a redirected change or a handover may pass through. identity-resolution merges
 only current profiles, so chains end; this bounds what malformed input could do."""
@@ -64,6 +63,7 @@ class Batch:
         self.now_s = (ctx.now - _EPOCH).total_seconds()
         self.ws = loaded.ws
         self.redirected: dict[tuple[str, int], list] = defaultdict(list)
+        self.published: Tally = Tally()  # (change, cause) -> events, counted once per batch
 
     def publish(self, change: rules.Change, external_id: str | None) -> None:
         partner, cohort_id = change.cohort
@@ -74,7 +74,7 @@ class Batch:
             "external_id": external_id, "change": change.change, "cause": change.cause, "occurred_at": self.now,
         }
         self.ctx.emit(MEMBERSHIP_CHANGES, orjson.dumps(body), change.user_id.encode())
-        self.ctx.count(_changes_counter(change.change, change.cause))
+        self.published[change.change, change.cause] += 1
 
     def imported(self, rows: list, redirected: bool, hops: int = 0) -> None:
         for partner, cohort_id, user_id, external_id, direction, source_id, accepted_ms, _ in rows:
@@ -143,6 +143,8 @@ class Batch:
             self.publish(change, external_id)
 
     def finish(self) -> None:
+        for (change, cause), n in self.published.items():
+            self.ctx.count(CHANGES.labels(change, cause), n)
         for (user_id, hops), rows in self.redirected.items():
             message = s.ChangesRedirected(workspace_id=self.ws, user_id=user_id, rows=rows, hops=hops)
             self.ctx.emit(SEGMENT_HANDOVERS, message.to_bytes(), message.kafka_key())
