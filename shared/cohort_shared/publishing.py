@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from murmurhash2 import murmurhash2
 
 _SEED = 0x9747B28C  # Kafka's (org.apache.kafka.common.utils.Utils.murmur2)
+_NO_HEADERS: list = []  # never changed: aiokafka only reads a record's headers
 
 
 def murmur2(data: bytes) -> int:
@@ -76,6 +77,21 @@ class BatchPublisher:
                 del self._open[tp]
                 self._delivered.append(await self._producer.send(
                     topic, value, key=key, partition=tp[1], headers=list(headers or ())))
+
+    async def add_all(self, records: Iterable[tuple]) -> None:
+        """`add` each (topic, partition or None, key, value[, headers]) in order. A keyed record
+        that fits its partition's open batch, the common case, is appended without a coroutine
+        of its own (a batch of segment-store publishes one record per change)."""
+        counts, batches = self._partitions, self._open
+        for topic, partition, key, value, *headers in records:
+            if partition is None and key is not None and topic in counts:
+                partition = (murmurhash2(key, _SEED) & 0x7FFFFFFF) % counts[topic]
+            if partition is not None and not headers:
+                batch = batches.get((topic, partition))
+                if batch is not None and batch.append(
+                        timestamp=None, key=key, value=value, headers=_NO_HEADERS) is not None:
+                    continue  # else: no batch open yet, or it is full (and now closed): `add` sees to it
+            await self.add(topic, key, value, headers[0] if headers else None, partition=partition)
 
     async def flush(self) -> None:
         """Hand over every open batch, then wait for Kafka's answer to each; raises the

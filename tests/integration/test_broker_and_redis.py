@@ -6,6 +6,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cohort_shared import schemas
 from cohort_shared.examples import EXAMPLES
 from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
+from cohort_shared.publishing import BatchPublisher, partition_for
 from cohort_shared.redis_store import KeySpace, probe_redis
 from cohort_shared.testing import forget_keys, forget_topics, read_topic, unique
 from cohort_shared.topics import Topics
@@ -29,6 +30,37 @@ async def test_every_schema_travels_through_the_broker(common_settings, kafka_to
         got = sorted((schemas.decode(base, r.value) for r in records), key=lambda m: m.to_bytes())
         assert got == sorted(messages, key=lambda m: m.to_bytes())
         assert {r.key for r in records} == {m.kafka_key() for m in messages}
+
+
+async def test_records_added_together_keep_their_partition_and_order(common_settings, kafka_topics):
+    """add_all, as the engine publishes a batch: keyed records on their key's partition in
+    the order given, across full batches, beside records with a partition, headers, no key
+    or a size of their own."""
+    topic = common_settings.topics.membership_changes  # 3 partitions in the tests
+    records = [(topic, None, f"user-{i % 50}".encode(), b"%d:" % i + b"x" * 300) for i in range(6000)]
+    records[10] = (topic, 2, b"user-7", b"10:to partition 2")
+    records[20] = (topic, None, b"user-8", b"20:with headers", [("h", b"v")])
+    records[30] = (topic, None, None, b"30:no key")
+    records[40] = (topic, None, b"user-9", b"40:" + b"y" * 600_000)  # larger than a batch
+    producer = make_producer(common_settings)
+    await producer.start()
+    try:
+        publisher = BatchPublisher(producer)
+        await publisher.add(topic, b"user-0", b"-1:first, on its own")  # learns the partition count
+        await publisher.add_all(records)
+        await publisher.flush()
+    finally:
+        await producer.stop()
+    got = await read_topic(common_settings.kafka_bootstrap_servers, topic, expected=len(records) + 1)
+    assert len(got) == len(records) + 1
+    for record in got:
+        if record.key is not None and not record.value.startswith(b"10:"):
+            assert record.partition == partition_for(record.key, 3), record.value[:20]
+    assert [r.partition for r in got if r.value.startswith(b"10:")] == [2]
+    assert [r.headers for r in got if r.value.startswith(b"20:")] == [(("h", b"v"),)]
+    for partition in range(3):
+        sent = [int(r.value.split(b":")[0]) for r in got if r.partition == partition and r.key is not None]
+        assert sent == sorted(sent), f"partition {partition} out of order"
 
 
 async def test_topics_are_created_with_twelve_partitions_and_profiles_compacted(common_settings):

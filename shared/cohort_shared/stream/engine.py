@@ -675,8 +675,7 @@ class StreamProcessor:
             return
         async with self.producer.transaction():
             publisher = BatchPublisher(self.producer)
-            for topic, partition, key, value, *headers in outputs:
-                await publisher.add(topic, key, value, headers[0] if headers else None, partition=partition)
+            await publisher.add_all(outputs)
             await publisher.flush()
             if offsets:
                 await self.producer.send_offsets_to_transaction(offsets, self.group_id)
