@@ -211,6 +211,29 @@ async def measure_latency(driver: Driver, counter: ChangeCounter, cohort_id: str
             "p99_ms": quantile(0.99), "mean_ms": round(statistics.fmean(latencies), 1)}
 
 
+async def redis_background(redis) -> tuple[bool, int]:
+    """Whether an AOF rewrite or RDB save runs on any Redis node now, and how many forks
+    (rewrites, saves) the nodes have made so far."""
+    from cohort_shared.state.client import server_info
+
+    persistence = await server_info(redis, "persistence")
+    busy = any(node.get("aof_rewrite_in_progress") or node.get("rdb_bgsave_in_progress") for node in persistence)
+    forks = sum(node["total_forks"] for node in await server_info(redis, "stats"))
+    return busy, forks
+
+
+async def wait_for_redis_background(redis, timeout: float = 180) -> float:
+    """Wait until no Redis node is rewriting its AOF or saving: the rewrites an import set off
+    (its AOF doubled) belong to the import, not to the latency run that follows. Returns the
+    seconds waited."""
+    started = time.perf_counter()
+    while (await redis_background(redis))[0]:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("Redis still rewriting its AOF or saving")
+        await asyncio.sleep(0.2)
+    return round(time.perf_counter() - started, 1)
+
+
 async def measure_durability(driver: Driver, counter: ChangeCounter, redis, n: int, cpu_of_redis) -> dict:
     """The same import with Redis fsyncing its append-only file once a second (everysec) and
     before answering each write (always), side by side: what each durability mode costs.

@@ -60,6 +60,9 @@ def pipeline_rows(r: dict) -> list[str]:
             f"| latency 202 → event at {lat['rate']:,} changes/s: p50 / p95 / p99 (ms) | "
             f"{lat['p50_ms']} / {lat['p95_ms']} / {lat['p99_ms']} | p99 < 100 |",
         ]
+        if "redis_forks_during" in lat:
+            lines.append(f"| the same run: Redis AOF rewrites or saves during it / waited first for the import's to end (s) | "
+                         f"{lat['redis_forks_during']} / {lat['redis_settle_seconds']} | |")
     lines.append(f"| Redis memory per membership (bytes) | {r['redis_bytes_per_membership']} | < 100 |")
     costs = r.get("cost", {})
     for name, cost in costs.items():
