@@ -101,6 +101,12 @@ def infrastructure() -> dict[str, psutil.Process]:
     return found
 
 
+def phase(text: str) -> None:
+    """A step of the run, with the UTC time it began (to line up with the services' and
+    Redis's logs)."""
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} {text}", flush=True)
+
+
 class CostMeter:
     """CPU seconds and peak RSS per service process over a phase."""
 
@@ -146,7 +152,7 @@ async def main() -> None:
                      "kafka_brokers": len(env["KAFKA_BOOTSTRAP_SERVERS"].split(","))}
     print(f"benchmark {run_id}: {n:,} members, {args.concurrency} concurrent producers", flush=True)
 
-    print("1/8 baseline: one Kafka hop in Python …", flush=True)
+    phase("1/8 baseline: one Kafka hop in Python …")
     results["baseline"] = await one_hop(settings, settings.topics.name("bench.baseline"), n)
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
@@ -160,8 +166,7 @@ async def main() -> None:
         if not args.delivery_only:
             await measure_pipeline(args, results, settings, services, redis, driver, counter, run_id)
         if args.delivery_events:
-            print(f"7/8 delivery: {args.delivery_events:,} webhook events, then {args.latency_rate:,} events/s …",
-                  flush=True)
+            phase(f"7/8 delivery: {args.delivery_events:,} webhook events, then {args.latency_rate:,} events/s …")
             results["delivery"] = await measure_delivery(services, settings, args.delivery_events, args.latency_rate,
                                                          args.latency_seconds)
     finally:
@@ -172,8 +177,7 @@ async def main() -> None:
               f"{await forget_topics(settings.kafka_bootstrap_servers, f'{run_id}.')} topics", flush=True)
         await redis.aclose()
     if args.recovery_webhooks:
-        print(f"8/8 start-up with {args.recovery_webhooks:,} webhooks' state: delivery (Redis) and a faust table …",
-              flush=True)
+        phase(f"8/8 start-up with {args.recovery_webhooks:,} webhooks' state: delivery (Redis) and a faust table …")
         results["recovery"] = await measure_recovery({k: env[k] for k in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL",
                                                                          "LOG_LEVEL")}, args.recovery_webhooks)
 
@@ -187,7 +191,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     n = args.members
     env = services.env
     memory_at_start = await used_memory(redis)
-    print(f"2/8 pre-loading {n:,} identified users …", flush=True)
+    phase(f"2/8 pre-loading {n:,} identified users …")
     t0 = time.perf_counter()
     await driver.preload_users(n)
     results["preload_seconds"] = round(time.perf_counter() - t0, 1)
@@ -198,7 +202,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
         (await used_memory(redis) - memory_at_start) / n, 1)
     await counter.start()
 
-    print(f"3/8 importing a {n:,}-member cohort …", flush=True)
+    phase(f"3/8 importing a {n:,}-member cohort …")
     memory_before = await used_memory(redis)
     meter = CostMeter(services)
     results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
@@ -208,7 +212,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     results["pipeline"]["ratio_to_baseline"] = round(
         results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)
 
-    print(f"4/8 latency at {args.latency_rate:,} changes/s …", flush=True)
+    phase(f"4/8 latency at {args.latency_rate:,} changes/s …")
     timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
     await timed.start()
     count = min(n, args.latency_rate * args.latency_seconds)
@@ -220,8 +224,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     await timed.stop()
 
     if args.durability_members:
-        print(f"5/8 durability: {args.durability_members:,} members with appendfsync everysec, then always …",
-              flush=True)
+        phase(f"5/8 durability: {args.durability_members:,} members with appendfsync everysec, then always …")
         servers = [p for name, p in infrastructure().items() if name.startswith("redis-server")]
         if not servers:
             print("   (Redis is not a local process: its CPU is not measured)")
@@ -229,7 +232,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
         results["durability"] = await measure_durability(driver, counter, redis, args.durability_members, cpu)
 
     if not args.no_scaling:
-        print("6/8 scaling: a second identity-resolution and segment-store …", flush=True)
+        phase("6/8 scaling: a second identity-resolution and segment-store …")
         services.start("identity_resolution", "identity_resolution_2", IDENTITY_PORT=str(free()),
                        INSTANCE_ID=f"{run_id}-ir2")
         services.start("segment_store", "segment_store_2", SEGMENT_PORT=str(free()), INSTANCE_ID=f"{run_id}-ss2")

@@ -36,6 +36,8 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     latency = results["latency"]
     assert latency["changes"] == 3000
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] < 60_000
+    assert latency["redis_forks_during"] >= 0 and 0 <= latency["redis_settle_seconds"] < 180
+    assert re.search(r"^\d\d:\d\d:\d\d 4/8 latency", done.stdout, re.MULTILINE)  # phases carry their start time
     assert 0 < results["redis_bytes_per_membership"] < 10_000
     services = {"ingest", "identity_resolution", "segment_store"}
     # Redis and Kafka are measured too when they run on this machine, as they do in make test.
