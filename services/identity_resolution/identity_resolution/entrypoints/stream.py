@@ -76,7 +76,10 @@ class Rows:
 
     def emit(self, ctx: TaskContext) -> None:
         for (ws, partition), rows in self.resolved.items():
-            batch = s.MembershipResolvedBatch(workspace_id=ws, resolved_at=ctx.now, rows=rows)
+            # Built from validated parts (the request's fields, the book's IDs) and not
+            # validated again here: segment-store validates every row it reads, and doing it
+            # on both sides was 8% of this service's CPU.
+            batch = s.MembershipResolvedBatch.model_construct(workspace_id=ws, resolved_at=ctx.now, rows=rows)
             ctx.emit(MEMBERSHIP_RESOLVED, batch.to_bytes(), batch.kafka_key(), partition)
         for (ws, partner, cohort_id), (accepted_at, rows) in self.unmatched.items():
             batch = s.MembershipUnmatchedBatch(workspace_id=ws, partner=partner, cohort_id=cohort_id,
