@@ -85,7 +85,7 @@ class BatchPublisher:
         counts, batches = self._partitions, self._open
         for topic, partition, key, value, *headers in records:
             if partition is None and key is not None and topic in counts:
-                partition = (murmurhash2(key, _SEED) & 0x7FFFFFFF) % counts[topic]
+                partition = partition_for(key, counts[topic])
             if partition is not None and not headers:
                 batch = batches.get((topic, partition))
                 if batch is not None and batch.append(
