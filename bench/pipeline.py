@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
-from cohort_shared.state.client import on_every_node
+from cohort_shared.state.client import on_every_node, server_info
 from cohort_shared.testing import PARTNER_KEYS, ServiceProcesses
 
 WORKSPACE = "bench"
@@ -214,24 +214,24 @@ async def measure_latency(driver: Driver, counter: ChangeCounter, cohort_id: str
 async def redis_background(redis) -> tuple[bool, int]:
     """Whether an AOF rewrite or RDB save runs on any Redis node now, and how many forks
     (rewrites, saves) the nodes have made so far."""
-    from cohort_shared.state.client import server_info
-
     persistence = await server_info(redis, "persistence")
     busy = any(node.get("aof_rewrite_in_progress") or node.get("rdb_bgsave_in_progress") for node in persistence)
     forks = sum(node["total_forks"] for node in await server_info(redis, "stats"))
     return busy, forks
 
 
-async def wait_for_redis_background(redis, timeout: float = 180) -> float:
+async def wait_for_redis_background(redis, timeout: float = 180) -> tuple[float, int]:
     """Wait until no Redis node is rewriting its AOF or saving: the rewrites an import set off
     (its AOF doubled) belong to the import, not to the latency run that follows. Returns the
-    seconds waited."""
+    seconds waited and the forks made so far."""
     started = time.perf_counter()
-    while (await redis_background(redis))[0]:
+    while True:
+        busy, forks = await redis_background(redis)
+        if not busy:
+            return round(time.perf_counter() - started, 1), forks
         if time.perf_counter() - started > timeout:
             raise TimeoutError("Redis still rewriting its AOF or saving")
         await asyncio.sleep(0.2)
-    return round(time.perf_counter() - started, 1)
 
 
 async def measure_durability(driver: Driver, counter: ChangeCounter, redis, n: int, cpu_of_redis) -> dict:

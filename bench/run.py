@@ -216,8 +216,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     timed = ChangeCounter(env["KAFKA_BOOTSTRAP_SERVERS"], settings.topics.membership_changes, keep_times=True)
     await timed.start()
     count = min(n, args.latency_rate * args.latency_seconds)
-    settled = await wait_for_redis_background(redis)
-    forks = (await redis_background(redis))[1]
+    settled, forks = await wait_for_redis_background(redis)
     results["latency"] = await measure_latency(driver, timed, "bench_latency", range(count), args.latency_rate)
     results["latency"]["redis_settle_seconds"] = settled
     results["latency"]["redis_forks_during"] = (await redis_background(redis))[1] - forks

@@ -32,7 +32,7 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` among `partitions`."""
-    return (murmurhash2(key, _SEED) & 0x7FFFFFFF) % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class PublishFailed(Exception):
