@@ -474,10 +474,9 @@ class StreamProcessor:
                 committed = divergence.committed
                 await self.commit.set_tracked(keys, tracking_field(tp), None if committed is None else committed - 1)
                 resume = committed
-            if resume is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, resume)
+            if resume is None:  # the exact offset: seek_to_beginning resets lazily, behind records already fetched
+                resume = (await self.consumer.beginning_offsets([tp]))[tp]
+            self.consumer.seek(tp, resume)
             await self.divergences.repaired(tp)
             DIVERGED.labels(self.group_id, tp.topic, str(tp.partition)).set(0)
             log.warning("repaired %s by %s: %s", f"{tp.topic}[{tp.partition}]", action, divergence.describe())
