@@ -12,8 +12,9 @@ from cohort_shared.kafka import make_producer
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Message
 from cohort_shared.state.client import connect_state
+from cohort_shared.state.writes import WriteSet
 from cohort_shared.stream.engine import StreamProcessor
-from cohort_shared.stream.service import InputTopic, StreamService, TaskContext
+from cohort_shared.stream.service import InputTopic, StreamService, TaskContext, TaskNotReady
 from cohort_shared.testing import eventually, forget_keys, read_topic, unique
 
 pytestmark = pytest.mark.integration
@@ -140,6 +141,40 @@ async def test_a_batch_applied_but_not_committed_is_published_from_its_outbox(co
         await p.stop()
     assert failed == [3]
     assert int(await state.get(p.task_keys(PARTITION).key("total"))) == 6
+
+
+async def test_a_task_is_set_up_in_slices_before_any_of_its_batches(common_settings, kafka_topics, state):
+    """A service's setup runs when a task is taken; while it answers "not ready" the task's
+    records wait, then every one of them is applied once. Its writes are fenced."""
+    topics = common_settings.topics
+    await send(common_settings, topics.identity_events, [1, 2, 3])
+    service, calls = running_totals(common_settings), []
+    add = service.handlers[1][1]
+
+    async def setup(partition: int, write) -> None:
+        calls.append(partition)
+        if partition != PARTITION:
+            return
+        writes = WriteSet()
+        writes.hincrby(p.task_keys(partition).key("slices"), "done", 1)
+        await write(writes)
+        if calls.count(partition) < 3:
+            raise TaskNotReady(f"slice {calls.count(partition)} of 3")
+
+    async def add_after_setup(ctx: TaskContext, amounts: list) -> None:
+        assert calls.count(ctx.partition) == 3, "a batch ran before its task was set up"
+        await add(ctx, amounts)
+
+    service.setup, service.handlers = setup, [service.handlers[0], ((Amount,), add_after_setup)]
+    p = processor(common_settings, state, unique("g-"), service=service)
+    await p.start()
+    try:
+        assert await totals(common_settings, 3) == [1, 3, 6]
+    finally:
+        await p.stop()
+    assert calls.count(PARTITION) == 3
+    assert int(await state.hget(p.task_keys(PARTITION).key("slices"), "done")) == 3
+    assert not await state.exists(p.task_keys(PARTITION).outbox)
 
 
 async def test_a_new_owner_republishes_a_batch_its_predecessor_applied_but_never_committed(

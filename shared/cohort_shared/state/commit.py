@@ -2,14 +2,17 @@
 
     KEYS   fence, tracking, outbox, then the write-set's keys (all under the task's tag)
     ARGV   token, n, then (field, first offset, last offset) for each of n input partitions,
-           the outbox (bytes, '' for none), then the write-set (writes.WriteSet.encode)
+           the outbox (bytes; '' for none; `KEEP_OUTBOX` leaves it as it is), then the
+           write-set (writes.WriteSet.encode)
 
 The script refuses (`FENCED`) unless the fence holds `token`: only the consumer that owns the
 task writes its state, so a zombie that resumes after a rebalance changes nothing. If any
 input partition of the batch is already tracked at or past its first offset, the batch was
 applied before (the Kafka commit that should have followed did not happen): it changes
 nothing and answers 0, and the caller publishes the stored outbox instead. Otherwise it
-applies the commands, records the last offsets, replaces the outbox and answers 1.
+applies the commands, records the last offsets, replaces the outbox and answers 1. A write of
+no input partitions that keeps the outbox (`Commit.write`) changes state outside a batch, such
+as a migration of the key layout, under the same fence.
 Redis runs a script all or nothing for READONLY and OOM: they are refused at its first
 write, before anything changed.
 """
@@ -30,6 +33,8 @@ from .writes import COMMANDS, WriteSet
 log = logging.getLogger(__name__)
 
 _ALLOWED = "{" + ", ".join(f"{c} = true" for c in COMMANDS) + "}"
+KEEP_OUTBOX = "="
+"""No outbox of msgpack (pack_outbox: an array) is this."""
 COMMIT = LuaScript(f"""
 local ALLOWED = {_ALLOWED}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -54,7 +59,7 @@ for i = 1, ops do
   at = at + 3 + argc
 end
 if #marks > 0 then redis.call('HSET', KEYS[2], unpack(marks)) end
-if outbox == '' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], outbox) end
+if outbox == '' then redis.call('DEL', KEYS[3]) elseif outbox ~= '{KEEP_OUTBOX}' then redis.call('SET', KEYS[3], outbox) end
 return 1
 """)
 
@@ -122,6 +127,15 @@ class Commit:
         args.append(pack_outbox(outputs))
         args += writes.encode()
         calls.add(COMMIT, [keys.fence, keys.tracking, keys.outbox, *writes.keys], args)
+
+    async def write(self, keys: TaskKeys, token: str, writes: WriteSet) -> None:
+        """Apply `writes` atomically while `token` owns the task (FENCED otherwise), outside
+        any batch: no offsets tracked, the outbox left as it is."""
+        calls = ScriptCalls(self.client)
+        calls.add(COMMIT, [keys.fence, keys.tracking, keys.outbox, *writes.keys], [token, 0, KEEP_OUTBOX, *writes.encode()])
+        (answer,) = await calls.run()
+        if isinstance(answer, Exception):
+            raise answer
 
     async def replayed(self, keys: TaskKeys) -> tuple[dict[str, int], list[Output]]:
         """For a batch applied before: how far each input partition is tracked, and the

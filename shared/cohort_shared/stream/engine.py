@@ -22,7 +22,8 @@ What each failure does:
   state): rebuilt; after `max_restarts` in `restart_window_s` the processor is dead and
   `on_dead` ends the process with a non-zero code.
 
-At assignment each stateful task is fenced for this consumer, then Redis's tracking is
+At assignment each stateful task is fenced for this consumer, set up by the service if it
+asks (`StreamService.setup`: a migration of its state, in slices), then Redis's tracking is
 compared with Kafka's committed offsets (`divergence.compare`): a task left with an outbox
 its Kafka commit never saw republishes it first; one out of step is held back and reported
 until an operator repairs it.
@@ -31,6 +32,7 @@ until an operator repairs it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -56,7 +58,7 @@ from .divergence import Divergence, after_replay, compare
 from .divergences import DivergenceBook
 from .metrics import BATCH_SECONDS, DEAD_LETTERS, DIVERGED, LAG, LOOP_ALIVE, RECORDS, RETRIES, STUCK
 from .outgoing import dead_letter, describe_rejection
-from .service import StreamService, TaskContext
+from .service import StreamService, TaskContext, TaskNotReady
 
 log = logging.getLogger(__name__)
 txn_fencing.install()
@@ -71,7 +73,7 @@ class _NotCommitted(Exception):
     def __init__(self, resume_at: dict[TopicPartition, int], cause: BaseException) -> None:
         super().__init__(type(cause).__name__)
         self.resume_at = resume_at
-        self.infrastructure = is_infrastructure(cause) or isinstance(cause, PublishFailed)
+        self.infrastructure = is_infrastructure(cause) or isinstance(cause, (PublishFailed, TaskNotReady))
         self.__cause__ = cause
 
 
@@ -428,6 +430,8 @@ class StreamProcessor:
                         committed: dict[TopicPartition, int]) -> None:
         keys = self.task_keys(partition)
         await self.commit.claim(keys, token)
+        if self.service.setup is not None:
+            await self.service.setup(partition, functools.partial(self.commit.write, keys, token))
         marks = await self.commit.marks(keys)
         republish = False
         for tp in tps:
@@ -474,7 +478,7 @@ class StreamProcessor:
                 committed = divergence.committed
                 await self.commit.set_tracked(keys, tracking_field(tp), None if committed is None else committed - 1)
                 resume = committed
-            if resume is None:  # the exact offset: seek_to_beginning resets lazily, behind records already fetched
+            if resume is None:  # an exact offset: seek_to_beginning resets asynchronously, unchecked
                 resume = (await self.consumer.beginning_offsets([tp]))[tp]
             self.consumer.seek(tp, resume)
             await self.divergences.repaired(tp)

@@ -57,6 +57,13 @@ class TaskContext:
 
 Handler = Callable[[TaskContext, list], Awaitable[None]]
 Decoder = Callable[[str, ConsumerRecord], Message]
+FencedWrite = Callable[[WriteSet], Awaitable[None]]
+TaskSetup = Callable[[int, FencedWrite], Awaitable[None]]
+
+
+class TaskNotReady(Exception):
+    """A task's setup is under way but unfinished (it works in slices, each within the
+    engine's time bound): the task's records wait and the setup runs again shortly."""
 
 
 @dataclass
@@ -71,6 +78,10 @@ class StreamService:
     handlers: Sequence[tuple[tuple[type, ...], Handler]]
     decode: Decoder
     outputs: Sequence[str] = ()
+    setup: TaskSetup | None = None
+    """Run each time this instance takes a task, before any of the task's batches: given the
+    task's partition and a write fenced for this instance (`Commit.write`). Raises
+    `TaskNotReady` to be run again."""
 
     def handled(self, message) -> bool:
         return any(isinstance(message, types) for types, _ in self.handlers)
