@@ -1,10 +1,12 @@
 """segment-store's rules through its real handler and store, on the real Redis, across tasks:
 random imports, merges, deletions and profile updates against a reference model kept in this
 test (an independent statement of docs/segments.md, docs/events.md); listings and segments walking many buckets;
-Redis memory per membership; a merge's cost growing linearly with the cohorts it moves."""
+Redis memory per membership; a merge's cost growing linearly with the cohorts it moves; a task's
+state moved from key layout 1 into layout 2."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from collections import Counter, defaultdict
@@ -19,8 +21,10 @@ from cohort_shared.schemas import cohort_key
 from cohort_shared.state.client import connect_state, server_info, used_memory
 from cohort_shared.state.commit import Commit
 from cohort_shared.state.lua_script import ScriptCalls
-from cohort_shared.stream.service import TaskContext
-from segment_store.adapters.layout import cohort_code
+from cohort_shared.stream.service import TaskContext, TaskNotReady
+from cohort_shared.user_refs import UserRef
+from segment_store.adapters.layout import LAYOUT, cohort_code
+from segment_store.adapters.migration import MOVED, LayoutMigration
 from segment_store.adapters.store import Store
 from segment_store.adapters.task_store import TaskStore
 from segment_store.domain.events import event_id
@@ -369,3 +373,112 @@ async def script_usec(client) -> int:
 def test_unmatched_key_is_the_cohorts():
     assert s.MembershipUnmatchedBatch(workspace_id=WS, partner="mixpanel", cohort_id="c", accepted_at=datetime.now(UTC),
                                       rows=[]).kafka_key() == cohort_key(WS, "mixpanel", "c")
+
+
+# ---------------------------------------------------------------- key layout 1 -> 2
+
+
+async def dump(client, prefix: str) -> dict[bytes, object]:
+    """Every key under `prefix` with its value."""
+    found: dict[bytes, object] = {}
+    async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        kind = (await client.type(key)).decode()
+        found[key] = (await client.hgetall(key) if kind == "hash" else await client.smembers(key) if kind == "set"
+                      else await client.get(key))
+    return found
+
+
+async def back_to_layout_1(tasks: Tasks) -> int:
+    """Rewrite the number-keyed hashes as layout 1 kept them (512 numbers a bucket, the old
+    names): what a task written by the previous version holds. Returns the old keys made."""
+    client, made = tasks.client, set()
+    for task in range(TASKS):
+        layout = tasks.store.layout(task)
+        await client.delete(layout.layout)
+        for old, where in MOVED.items():
+            async for key in client.scan_iter(match=where(layout, WS, 0).removesuffix("0") + "*", count=1000):
+                for n, value in (await client.hgetall(key)).items():
+                    made.add(target := layout.k(old, WS, int(n) // 512))
+                    await client.hset(target, n, value)
+                await client.delete(key)
+    return len(made)
+
+
+async def import_many(tasks: Tasks, users: int) -> None:
+    """Users in two cohorts, a third of them with a profile (index fields): several old buckets
+    of every kind in every task."""
+    by_task = defaultdict(list)
+    for i in range(users):
+        user = f"m{i:05d}"
+        for cohort in COHORTS[:2 if i % 2 else 1]:
+            by_task[partition_for(user.encode(), TASKS)].append((*cohort, user, f"x{user}", "add", f"s{i}", 0, False))
+    for rows in by_task.values():
+        await tasks.apply(s.MembershipResolvedBatch(workspace_id=WS, resolved_at=datetime.now(UTC), rows=rows))
+    for i in range(0, users, 3):
+        user = f"m{i:05d}"
+        await tasks.apply(s.ProfileUpdated(workspace_id=WS, user_id=user, external_id=f"x{user}", identified=True,
+                                           device_ids=[f"d{user}"], aliases=[{"alias_label": "crm", "alias_name": f"a{user}"}],
+                                           updated_at=datetime.now(UTC)))
+
+
+def migrate(tasks: Tasks, task: int, token: str = "tests", **options):
+    write = functools.partial(tasks.commit.write, tasks.store.layout(task).task, token)
+    return LayoutMigration(tasks.client, tasks.settings.redis_key_prefix, **options)(task, write)
+
+
+async def test_a_task_written_in_layout_1_reads_the_same_once_moved(tasks):
+    await import_many(tasks, 3300)
+    prefix = tasks.settings.redis_key_prefix
+    written = await dump(tasks.client, prefix)
+    assert await back_to_layout_1(tasks) >= 3 * TASKS * 2
+    assert await dump(tasks.client, prefix) != written
+    for task in range(TASKS):
+        await migrate(tasks, task)
+    markers = {tasks.store.layout(t).layout.encode(): LAYOUT.encode() for t in range(TASKS)}
+    assert await dump(tasks.client, prefix) == written | markers
+    for task in range(TASKS):  # once moved, a task is not looked through again
+        await migrate(tasks, task, slice_seconds=-1)
+    assert await dump(tasks.client, prefix) == written | markers
+    events = await tasks.apply(resolved("m00001", COHORTS[0], "remove", "after"))
+    assert [as_tuple(e) for e in events] == [(COHORTS[0], "m00001", "removed", "cohort_import")]
+    found = await Store(tasks.client, prefix, TASKS, buckets_per_call=1).find_user(
+        WS, UserRef("user_id", "m00001"), with_cohorts=True)
+    assert found is not None and found.cohorts == [COHORTS[1]]
+
+
+async def test_a_migration_cut_short_goes_on_where_it_stopped(tasks):
+    await import_many(tasks, 1200)
+    prefix = tasks.settings.redis_key_prefix
+    written = await dump(tasks.client, prefix)
+    await back_to_layout_1(tasks)
+    slices = 0
+    for task in range(TASKS):
+        while True:
+            try:
+                await migrate(tasks, task, slice_seconds=-1, keys_per_write=1)
+                break
+            except TaskNotReady:
+                slices += 1
+    assert slices >= 2 * TASKS
+    markers = {tasks.store.layout(t).layout.encode(): LAYOUT.encode() for t in range(TASKS)}
+    assert await dump(tasks.client, prefix) == written | markers
+
+
+async def test_an_instance_that_lost_the_task_moves_nothing(tasks):
+    await import_many(tasks, 600)
+    await back_to_layout_1(tasks)
+    before = await dump(tasks.client, tasks.settings.redis_key_prefix)
+    with pytest.raises(Exception, match="FENCED"):
+        await migrate(tasks, 0, token="an instance that lost the task")
+    assert await dump(tasks.client, tasks.settings.redis_key_prefix) == before
+
+
+async def test_a_task_without_state_is_marked_without_a_search(tasks):
+    scans = await scan_calls(tasks.client)
+    await migrate(tasks, 1)
+    assert await tasks.client.get(tasks.store.layout(1).layout) == LAYOUT.encode()
+    assert await scan_calls(tasks.client) == scans
+
+
+async def scan_calls(client) -> int:
+    return sum(node.get("cmdstat_scan", {}).get("calls", 0) for node in await server_info(client, "commandstats"))

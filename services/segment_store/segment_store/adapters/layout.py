@@ -3,18 +3,19 @@
 Each task (partition number p) keeps the state of the users, and the counters of the cohorts,
 that hash to it, under its hash tag `<prefix>{segment-store:p}` (one Redis Cluster slot), so
 one workspace spreads over every shard. Users are numbered per workspace and task (1, 2, 3,
-… in order of first sight); numbers bucket by `WIDTH`, so no key grows with the workspace.
-A cohort is named in keys by its code (`cohort_code`).
+… in order of first sight); numbers bucket by `WIDTH` in sets and by `HASH_WIDTH` in hashes
+(<b> below), so no key grows with the workspace. A cohort is named in keys by its code
+(`cohort_code`). This is layout 2 (`LAYOUT`); migration.py moves a task's state from layout 1.
 
   seq:<ws>              string  last user number
   un:<ws>:<hhh>         hash    user_id → n                     (<hhh>: sha1's first 3 hex digits)
-  rec:<ws>:<b>          hash    n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
-  ids:<ws>:<b>          hash    n → JSON list of the profile's alias/device index fields
+  rc:<ws>:<b>           hash    n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
+  uf:<ws>:<b>           hash    n → JSON list of the profile's alias/device index fields
   ix:<ws>:<hhh>         hash    "x\\x1f<ext>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
   gone:<ws>:<hhh>       hash    user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
   wait:<ws>:<hhh>       hash    user_id → JSON {"a": announced, "e": early, "h": held} (domain Wait)
   all:<ws>:<b>          set     numbers of every profile ("excludes" / "not")
-  rev:<ws>:<b>          hash    n → "code code …" (the user's cohorts), or "*": then rv:<ws>:<n>
+  uc:<ws>:<b>           hash    n → "code code …" (the user's cohorts), or "*": then rv:<ws>:<n>
   rv:<ws>:<n>           set     codes of a user in more than INLINE cohorts
   m:<ws>:<code>:<b>     set     members of a cohort whose number is in bucket b
   cm:<ws>:<code>        hash    p partner, c cohort_id, nm name (in the cohort's own task), ua updated
@@ -24,6 +25,7 @@ A cohort is named in keys by its code (`cohort_code`).
   usage:<ws>            string  data points, this task's share
   uh:<ws>               hash    "YYYY-MM-DDTHH" (UTC hour applied) → data points, this task's share
   uw:<hhh>              hash    user_id → workspace (identity.profiles tombstones name no workspace)
+  layout                string  the layout the task's state is in ("2"; none: 1, or no state yet)
 Segment definitions are workspace data, not a task's: `<prefix>segment-store:{<ws>}:seg`.
 """
 
@@ -39,7 +41,13 @@ from cohort_shared.user_refs import UserRef
 from ..settings import SERVICE
 
 WIDTH = 512
-"""User numbers per bucket. Must not exceed Redis's set-max-intset-entries (default 512)."""
+"""User numbers per bucket of a set. Must not exceed Redis's set-max-intset-entries (default
+512): up to there a set is an intset, searched by bisection."""
+HASH_WIDTH = 128
+"""User numbers per bucket of a hash keyed by number. A hash of up to 512 fields is a listpack
+(hash-max-listpack-entries), searched field by field: at 512 a tenth of Redis's CPU in an
+import went to those scans (README Performance); at 128 a quarter of it, for ~1 B per user."""
+LAYOUT = "2"
 INLINE = 32
 """A user's cohorts in one hash field up to this many; beyond, a set of their own."""
 SEP = "\x1f"
@@ -53,7 +61,13 @@ def cohort_code(partner: str, cohort_id: str) -> str:
 
 
 def bucket(n: int) -> int:
+    """The bucket of a set holding number n."""
     return n // WIDTH
+
+
+def hash_bucket(n: int) -> int:
+    """The bucket of a hash holding number n."""
+    return n // HASH_WIDTH
 
 
 class Layout:
@@ -75,10 +89,10 @@ class Layout:
         return self.task.within("un", ws)
 
     def records_at(self, ws: str) -> str:
-        return self.task.within("rec", ws)
+        return self.task.within("rc", ws)
 
     def index_fields_at(self, ws: str) -> str:
-        return self.task.within("ids", ws)
+        return self.task.within("uf", ws)
 
     def gone_at(self, ws: str) -> str:
         return self.task.within("gone", ws)
@@ -87,16 +101,16 @@ class Layout:
         return self.task.within("wait", ws)
 
     def reverse_at(self, ws: str) -> str:
-        return self.task.within("rev", ws)
+        return self.task.within("uc", ws)
 
     def numbers(self, ws: str, user_id: str) -> str:
         return self.numbers_at(ws) + spread(user_id)
 
     def records(self, ws: str, n: int) -> str:
-        return self.records_at(ws) + str(bucket(n))
+        return self.records_at(ws) + str(hash_bucket(n))
 
     def index_fields(self, ws: str, n: int) -> str:
-        return self.index_fields_at(ws) + str(bucket(n))
+        return self.index_fields_at(ws) + str(hash_bucket(n))
 
     def index(self, ws: str, field: str) -> str:
         return self.task.within("ix", ws) + spread(field)
@@ -111,7 +125,7 @@ class Layout:
         return self.task.within("all", ws) + str(b)
 
     def reverse(self, ws: str, n: int) -> str:
-        return self.reverse_at(ws) + str(bucket(n))
+        return self.reverse_at(ws) + str(hash_bucket(n))
 
     def reverse_set(self, ws: str, n: int) -> str:
         return self.k("rv", ws, n)
@@ -126,7 +140,7 @@ class Layout:
         return self.k("all", ws)
 
     def records_prefix(self, ws: str) -> str:
-        return self.k("rec", ws)
+        return self.k("rc", ws)
 
     def counters(self, ws: str, code: str) -> str:
         return self.k("cm", ws, code)
@@ -142,6 +156,10 @@ class Layout:
 
     def user_workspace(self, user_id: str) -> str:
         return self.k("uw", spread(user_id))
+
+    @property
+    def layout(self) -> str:
+        return self.k("layout")
 
     def scratch(self, nonce: str) -> str:
         """A temporary key of this task, for segment evaluation."""

@@ -15,7 +15,7 @@ from cohort_shared.publishing import partition_for
 from cohort_shared.state.lua_script import LuaScript
 
 from ..domain.user_refs import UserRef
-from .layout import SEP, WIDTH, Layout, bucket, decode_record, ref_field, segments_key
+from .layout import HASH_WIDTH, SEP, WIDTH, Layout, bucket, decode_record, ref_field, segments_key
 
 EVALUATE = LuaScript(resources.files(__package__).joinpath("lua", "evaluate_segment.lua").read_text())
 TASK_SPAN = 1 << 40
@@ -163,7 +163,7 @@ class Store:
     async def _evaluate(self, ws: str, task: int, mode: str, plan: list, at: int, limit: int, budget: int) -> list:
         layout = self.layout(task)
         args = [mode, self._plan(ws, plan, task), layout.scratch(uuid.uuid4().hex), at, limit, budget,
-                await self._last_bucket(ws, task), layout.records_prefix(ws)]
+                await self._last_bucket(ws, task), layout.records_prefix(ws), WIDTH, HASH_WIDTH]
         return await EVALUATE(self.redis, [layout.seq(ws)], args)
 
     async def page(self, ws: str, plan: list, after: int, limit: int) -> tuple[list[Member], bool]:

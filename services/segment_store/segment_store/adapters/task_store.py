@@ -13,7 +13,7 @@ from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
 
 from ..domain.membership import MERGED, Cohort, Gone, Slice, Wait
-from .layout import INLINE, SEP, Layout, bucket, cohort_code, decode_record, encode_record
+from .layout import INLINE, SEP, Layout, bucket, cohort_code, decode_record, encode_record, hash_bucket
 
 
 @dataclass
@@ -90,7 +90,7 @@ class TaskStore:
         number = loaded.numbers.__getitem__
         reads = Reads(self.client)
         at = [layout.records_at(ws), layout.reverse_at(ws)] + ([layout.index_fields_at(ws)] if index else [])
-        records, reverse, *fields = reads.hmget(known, lambda u: bucket(number(u)), at, field=number)
+        records, reverse, *fields = reads.hmget(known, lambda u: hash_bucket(number(u)), at, field=number)
         await reads.run()
         for user_id, raw in records.value.items():
             _, external_id, from_profile = decode_record(raw)

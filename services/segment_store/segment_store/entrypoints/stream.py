@@ -40,6 +40,7 @@ from cohort_shared.topics import (
 from prometheus_client import Counter, Histogram
 
 from ..adapters.layout import alias_field, cohort_code, device_field, external_id_field
+from ..adapters.migration import LayoutMigration
 from ..adapters.task_store import Loaded, TaskStore
 from ..domain import membership as rules
 from ..domain.events import event_id
@@ -176,6 +177,7 @@ def segment_service(settings: SegmentSettings, store: TaskStore) -> StreamServic
                     s.ProfileMergeAnnounced, s.ProfilesMerged, s.ProfileDeleted, s.ProfileUpdated, ProfileTombstone,
                     s.MembershipsHandedOver, s.HandoverCompleted, s.ChangesRedirected), on_task)],
         decode=decode_with_tombstones,
+        setup=LayoutMigration(store.client, store.prefix),
     )
 
 

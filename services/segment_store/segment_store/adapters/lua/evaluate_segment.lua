@@ -5,11 +5,12 @@
 -- client sees them) and are deleted before it returns. All keys share one task's hash tag.
 -- KEYS[1] any key of the task (routing); ARGV: 1 mode (size|page|contains), 2 plan JSON,
 -- 3 temporary key prefix, 4 after (page) | the user's number (contains) | first bucket (size),
--- 5 limit (page), 6 most buckets to visit, 7 last bucket, 8 records prefix (page)
+-- 5 limit (page), 6 most buckets to visit, 7 last bucket, 8 records prefix (page), 9 numbers per
+-- bucket of a set, 10 numbers per bucket of the records' hashes
 local steps = cjson.decode(ARGV[2])
 local READ = {union = 'SUNION', inter = 'SINTER', diff = 'SDIFF'}
 local STORE = {union = 'SUNIONSTORE', inter = 'SINTERSTORE', diff = 'SDIFFSTORE'}
-local WIDTH = 512
+local WIDTH, RECORDS_WIDTH = tonumber(ARGV[9]), tonumber(ARGV[10])
 local last = tonumber(ARGV[7])
 
 local function temporary(i) return ARGV[3] .. ':' .. i end
@@ -54,7 +55,7 @@ local function page()
     table.sort(numbers)
     for _, n in ipairs(numbers) do
       out[#out + 1] = n
-      out[#out + 1] = redis.call('HGET', ARGV[8] .. ':' .. b, n) or ''
+      out[#out + 1] = redis.call('HGET', ARGV[8] .. ':' .. math.floor(n / RECORDS_WIDTH), n) or ''
       out[2] = n
       found = found + 1
       if found >= limit then return out end
