@@ -12,9 +12,11 @@ from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from . import offset_fetch
 from .settings import CommonSettings
 
 log = logging.getLogger(__name__)
+offset_fetch.install()  # committed offsets: a coordinator's refusal is not "nothing committed"
 
 # Larger than the biggest request (1,000 identifiers, each up to 512 characters, as JSON).
 # Producers may send records this large, topics accept them (`max.message.bytes`, set on
