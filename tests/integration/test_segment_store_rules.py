@@ -24,7 +24,7 @@ from cohort_shared.state.lua_script import ScriptCalls
 from cohort_shared.stream.service import TaskContext, TaskNotReady
 from cohort_shared.user_refs import UserRef
 from segment_store.adapters.layout import LAYOUT, cohort_code
-from segment_store.adapters.migration import MOVED, LayoutMigration
+from segment_store.adapters.migration import MOVED, LayoutMigration, NewerLayout
 from segment_store.adapters.store import Store
 from segment_store.adapters.task_store import TaskStore
 from segment_store.domain.events import event_id
@@ -394,7 +394,7 @@ async def back_to_layout_1(tasks: Tasks) -> int:
     client, made = tasks.client, set()
     for task in range(TASKS):
         layout = tasks.store.layout(task)
-        await client.delete(layout.layout)
+        await client.delete(layout.version)
         for old, where in MOVED.items():
             async for key in client.scan_iter(match=where(layout, WS, 0).removesuffix("0") + "*", count=1000):
                 for n, value in (await client.hgetall(key)).items():
@@ -434,7 +434,7 @@ async def test_a_task_written_in_layout_1_reads_the_same_once_moved(tasks):
     assert await dump(tasks.client, prefix) != written
     for task in range(TASKS):
         await migrate(tasks, task)
-    markers = {tasks.store.layout(t).layout.encode(): LAYOUT.encode() for t in range(TASKS)}
+    markers = {tasks.store.layout(t).version.encode(): str(LAYOUT).encode() for t in range(TASKS)}
     assert await dump(tasks.client, prefix) == written | markers
     for task in range(TASKS):  # once moved, a task is not looked through again
         await migrate(tasks, task, slice_seconds=-1)
@@ -460,7 +460,7 @@ async def test_a_migration_cut_short_goes_on_where_it_stopped(tasks):
             except TaskNotReady:
                 slices += 1
     assert slices >= 2 * TASKS
-    markers = {tasks.store.layout(t).layout.encode(): LAYOUT.encode() for t in range(TASKS)}
+    markers = {tasks.store.layout(t).version.encode(): str(LAYOUT).encode() for t in range(TASKS)}
     assert await dump(tasks.client, prefix) == written | markers
 
 
@@ -476,8 +476,18 @@ async def test_an_instance_that_lost_the_task_moves_nothing(tasks):
 async def test_a_task_without_state_is_marked_without_a_search(tasks):
     scans = await scan_calls(tasks.client)
     await migrate(tasks, 1)
-    assert await tasks.client.get(tasks.store.layout(1).layout) == LAYOUT.encode()
+    assert await tasks.client.get(tasks.store.layout(1).version) == str(LAYOUT).encode()
     assert await scan_calls(tasks.client) == scans
+
+
+async def test_a_task_in_a_newer_layout_is_left_alone(tasks):
+    """After a rollback: this version would misread state a newer one moved, so it refuses."""
+    await import_many(tasks, 300)
+    await tasks.client.set(tasks.store.layout(2).version, LAYOUT + 1)
+    before = await dump(tasks.client, tasks.settings.redis_key_prefix)
+    with pytest.raises(NewerLayout, match=f"key layout {LAYOUT + 1}"):
+        await migrate(tasks, 2)
+    assert await dump(tasks.client, tasks.settings.redis_key_prefix) == before
 
 
 async def scan_calls(client) -> int:

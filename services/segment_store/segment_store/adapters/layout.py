@@ -45,9 +45,11 @@ WIDTH = 512
 512): up to there a set is an intset, searched by bisection."""
 HASH_WIDTH = 128
 """User numbers per bucket of a hash keyed by number. A hash of up to 512 fields is a listpack
-(hash-max-listpack-entries), searched field by field: at 512 a tenth of Redis's CPU in an
-import went to those scans (README Performance); at 128 a quarter of it, for ~1 B per user."""
-LAYOUT = "2"
+(hash-max-listpack-entries), searched field by field: at 512, a fifth of Redis's main thread
+in an import went to those scans (README Performance); at 128, a quarter as much, for ~1 B
+more per user."""
+LAYOUT = 2
+"""The layout described here; each task records the one its state is in (`Layout.version`)."""
 INLINE = 32
 """A user's cohorts in one hash field up to this many; beyond, a set of their own."""
 SEP = "\x1f"
@@ -158,7 +160,7 @@ class Layout:
         return self.k("uw", spread(user_id))
 
     @property
-    def layout(self) -> str:
+    def version(self) -> str:
         return self.k("layout")
 
     def scratch(self, nonce: str) -> str:

@@ -38,6 +38,11 @@ def _glob_escaped(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
+class NewerLayout(Exception):
+    """A task's state is in a layout newer than this version's (a rollback after a migration):
+    this version would misread it, so it touches nothing of the task."""
+
+
 class LayoutMigration:
     """`StreamService.setup` of segment-store."""
 
@@ -51,15 +56,18 @@ class LayoutMigration:
     async def __call__(self, partition: int, write: FencedWrite) -> None:
         layout = Layout(self.prefix, partition)
         pipe = self.client.pipeline(transaction=False)
-        pipe.get(layout.layout)
+        pipe.get(layout.version)
         pipe.exists(layout.task.tracking)
         version, committed = await pipe.execute()
-        if version is not None and version.decode() == LAYOUT:
+        if version is not None and int(version) > LAYOUT:
+            raise NewerLayout(f"task {partition}'s state is in key layout {int(version)}, this version knows "
+                              f"{LAYOUT}: run a version that knows it")
+        if version is not None and int(version) == LAYOUT:
             return
         if committed:
             await self._move(layout, write)
         done = WriteSet()
-        done.set(layout.layout, LAYOUT)
+        done.set(layout.version, LAYOUT)
         await write(done)
 
     async def _move(self, layout: Layout, write: FencedWrite) -> None:
@@ -78,10 +86,11 @@ class LayoutMigration:
                 pipe.hgetall(key)
             writes = WriteSet()
             for (name, key), fields in zip(chunk, await pipe.execute(), strict=True):
-                ws = key.decode()[len(layout.k(name, "")):].rpartition(":")[0]
+                old_key = key.decode()
+                ws = old_key[len(layout.k(name, "")):].rpartition(":")[0]  # <name>:<ws>:<bucket>
                 for n, value in sorted((int(n), value) for n, value in fields.items()):
                     writes.hset(MOVED[name](layout, ws, n), {n: value})
-                writes.delete(key.decode())
+                writes.delete(old_key)
             await write(writes)
             moved = start + len(chunk)
             if moved < len(old) and time.monotonic() > deadline:
