@@ -7,8 +7,9 @@ the new buckets, the old key deleted — so a migration cut short (a crash, a lo
 away) goes on where it stopped, and an instance that lost the task moves nothing more. The
 last write records the layout; a task that never committed a batch has nothing to move.
 
-A large task moves in slices of `SLICE_SECONDS`, each within the engine's time bound: between
-slices the task's records wait (`TaskNotReady`), nothing else does. Every instance of the
+A large task moves in slices of `SLICE_SECONDS`: between slices the task's records wait
+(`TaskNotReady`), nothing else does. The engine takes an instance's new tasks one after the
+other within one time bound (120 s), so a slice is short enough for two dozen tasks. Every instance of the
 previous version must be stopped first (README, Upgrading): one would write layout 1 again.
 """
 
@@ -31,7 +32,7 @@ MOVED: dict[str, Callable[[Layout, str, int], str]] = {
 }
 """Layout 1's hashes keyed by user number: their names then, and where a number's field lives now."""
 KEYS_PER_WRITE = 16
-SLICE_SECONDS = 20.0
+SLICE_SECONDS = 5.0
 
 
 def _glob_escaped(text: str) -> str:
