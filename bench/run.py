@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import one_hop  # noqa: E402
 from cohort_shared.settings import CommonSettings  # noqa: E402
-from cohort_shared.state.client import connect_state, is_cluster, state_memory  # noqa: E402
+from cohort_shared.state.client import connect_state, is_cluster, used_memory  # noqa: E402
 from cohort_shared.testing import ServiceProcesses, forget_keys, forget_topics, unique  # noqa: E402
 from pipeline import (  # noqa: E402
     ChangeCounter,
@@ -190,7 +190,7 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     """Phases 2 to 6: the three core services."""
     n = args.members
     env = services.env
-    memory_at_start = await state_memory(redis)
+    memory_at_start = await used_memory(redis)
     phase(f"2/8 pre-loading {n:,} identified users …")
     t0 = time.perf_counter()
     await driver.preload_users(n)
@@ -199,15 +199,15 @@ async def measure_pipeline(args, results, settings, services, redis, driver, cou
     groups = [settings.group_id(service) for service in ("identity-resolution", "segment-store")]
     results["preload_settle_seconds"] = await wait_until_caught_up(settings, groups, timeout=max(300, n / 1000))
     results["redis_bytes_per_profile"] = round(
-        (await state_memory(redis) - memory_at_start) / n, 1)
+        (await used_memory(redis) - memory_at_start) / n, 1)
     await counter.start()
 
     phase(f"3/8 importing a {n:,}-member cohort …")
-    memory_before = await state_memory(redis)
+    memory_before = await used_memory(redis)
     meter = CostMeter(services)
     results["pipeline"] = await measure_import(driver, counter, "bench_1", n)
     results["cost"] = meter.finish(n)
-    memory_after = await state_memory(redis)
+    memory_after = await used_memory(redis)
     results["redis_bytes_per_membership"] = round((memory_after - memory_before) / n, 1)
     results["pipeline"]["ratio_to_baseline"] = round(
         results["pipeline"]["changes_per_second"] / results["baseline"]["per_second"], 2)

@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from cohort_shared import schemas as s
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import cohort_key
-from cohort_shared.state.client import connect_state, server_info, state_memory
+from cohort_shared.state.client import connect_state, server_info, used_memory
 from cohort_shared.state.commit import Commit
 from cohort_shared.state.lua_script import ScriptCalls
 from cohort_shared.stream.service import TaskContext, TaskNotReady
@@ -324,7 +324,7 @@ async def test_redis_memory_per_membership(tasks, users, cohorts, capsys):
     whatever its cohorts, is measured apart."""
 
     async def import_cohorts(names: list[tuple[str, str]]) -> int:
-        before = await state_memory(tasks.client)
+        before = await used_memory(tasks.client)
         for start in range(0, users, 5000):
             by_task = defaultdict(list)
             for i in range(start, min(users, start + 5000)):
@@ -334,7 +334,7 @@ async def test_redis_memory_per_membership(tasks, users, cohorts, capsys):
                         (*cohort, user, f"ext-{i}", "add", f"s{i}", 0, False))
             for rows in by_task.values():
                 await tasks.apply(s.MembershipResolvedBatch(workspace_id=WS, resolved_at=datetime.now(UTC), rows=rows))
-        return await state_memory(tasks.client) - before
+        return await used_memory(tasks.client) - before
 
     first = await import_cohorts([("mixpanel", "warm-up")])
     per = await import_cohorts([("mixpanel", f"c{c}") for c in range(cohorts)]) / (users * cohorts)

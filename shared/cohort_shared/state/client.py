@@ -8,7 +8,6 @@ times out is not retried here, as it may have been applied."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import redis
@@ -106,17 +105,6 @@ async def server_info(client, section: str) -> list[dict]:
     return list(answer.values()) if is_cluster(client) else [answer]
 
 
-async def state_memory(client, settle_seconds: float = 10.0) -> int:
-    """Bytes Redis holds for its data, every node of a cluster together: `used_memory` less
-    the clients' buffers and the AOF buffer (they grow and shrink with the traffic, not with
-    the state), read once no deleted keys wait to be freed in the background (or after
-    `settle_seconds`)."""
-    deadline = asyncio.get_running_loop().time() + settle_seconds
-    while True:
-        nodes = await server_info(client, "memory")
-        if not any(node.get("lazyfree_pending_objects") for node in nodes) or \
-                asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.1)
-    return sum(node["used_memory"] - node.get("mem_clients_normal", 0) - node.get("mem_aof_buffer", 0)
-               for node in nodes)
+async def used_memory(client) -> int:
+    """Bytes Redis uses, every node of a cluster together."""
+    return sum(node["used_memory"] for node in await server_info(client, "memory"))
