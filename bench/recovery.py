@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from cohort_shared.kafka import ensure_topics
 from cohort_shared.settings import CommonSettings
 from cohort_shared.state.client import connect_state
-from cohort_shared.testing import ServiceProcesses, unique
+from cohort_shared.testing import ServiceProcesses, forget_keys, unique
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "delivery"))
 
@@ -91,7 +91,7 @@ async def redis_start_up(env: dict[str, str], n: int) -> dict:
                 "definitions_read": sum(len(found) for found in read.values()),
                 "seconds_to_read_definitions": round(read_seconds, 2)}
     finally:
-        await delete_keys(client, settings.redis_key_prefix)
+        await forget_keys(client, settings.redis_key_prefix)
         await client.aclose()
 
 
@@ -114,11 +114,6 @@ async def wait_assigned(services: ServiceProcesses, timeout: float = 600) -> Non
 
 def settings_session_timeout(env: dict[str, str]) -> float:
     return int(env.get("DELIVERY_SESSION_TIMEOUT_MS", "15000")) / 1000
-
-
-async def delete_keys(client, prefix: str) -> None:
-    async for key in client.scan_iter(match=f"{prefix}*", count=BATCH):
-        await client.unlink(key)
 
 
 async def faust_table_recovery(bootstrap: str, prefix: str, n: int) -> dict:

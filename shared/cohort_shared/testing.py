@@ -21,6 +21,8 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from .state.client import keys_starting_with
+
 T = TypeVar("T")
 
 
@@ -88,7 +90,7 @@ async def forget_keys(redis, prefix: str) -> int:
     later benchmark ~15% slower in every process. (A cluster client scans every primary and
     splits a many-key UNLINK by slot itself.)"""
     forgotten, chunk = 0, []
-    async for key in redis.scan_iter(match=f"{prefix}*", count=5000):
+    async for key in keys_starting_with(redis, prefix):
         chunk.append(key)
         if len(chunk) == 1000:
             forgotten += await redis.unlink(*chunk)

@@ -8,6 +8,7 @@ from cohort_shared.examples import EXAMPLES
 from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
 from cohort_shared.publishing import BatchPublisher, partition_for
 from cohort_shared.redis_store import KeySpace, probe_redis
+from cohort_shared.state.client import keys_starting_with
 from cohort_shared.testing import forget_keys, forget_topics, read_topic, unique
 from cohort_shared.topics import Topics
 from pydantic import SecretStr
@@ -120,6 +121,21 @@ async def test_a_runs_keys_and_topics_are_forgotten_and_nothing_else(common_sett
     finally:
         await redis_client.delete(neighbour)
         await forget_topics(common_settings.kafka_bootstrap_servers, other_prefix)
+
+
+async def test_keys_starting_with_takes_glob_characters_in_the_prefix_literally(common_settings, redis_client):
+    """A prefix is a name, not a pattern: `run[ab]*?` must not reach `runa-…`'s keys."""
+    base = common_settings.redis_key_prefix
+    ours = [f"{base}run[ab]*?{{segment-store:{p}}}:rec:acme:0" for p in range(3)]
+    neighbours = [f"{base}runa-x", f"{base}runb", f"{base}run\\[ab]"]
+    for key in [*ours, *neighbours]:
+        await redis_client.set(key, 1)
+    try:
+        found = {k.decode() async for k in keys_starting_with(redis_client, f"{base}run[ab]*?")}
+        assert found == set(ours)
+    finally:
+        for key in [*ours, *neighbours]:  # one by one: on a cluster they live in different slots
+            await redis_client.delete(key)
 
 
 async def test_readiness_probes_fail_when_nothing_listens(common_settings):

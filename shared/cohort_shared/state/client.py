@@ -9,6 +9,7 @@ times out is not retried here, as it may have been applied."""
 from __future__ import annotations
 
 import logging
+import re
 
 import redis
 import redis.asyncio as aioredis
@@ -103,6 +104,16 @@ async def server_info(client, section: str) -> list[dict]:
     """INFO `section` of each server (one, or every node of a cluster)."""
     answer = await on_every_node(client, "INFO", section)
     return list(answer.values()) if is_cluster(client) else [answer]
+
+
+_GLOB = re.compile(r"([*?\[\]\\])")
+
+
+async def keys_starting_with(client, prefix: str, count: int = 5000):
+    """Every key that starts with `prefix`, glob characters in it taken literally (a SCAN
+    MATCH; on a cluster, of every primary)."""
+    async for key in client.scan_iter(match=_GLOB.sub(r"\\\1", prefix) + "*", count=count):
+        yield key
 
 
 async def used_memory(client) -> int:

@@ -16,10 +16,10 @@ previous version must be stopped first (README, Upgrading): one would write layo
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 
+from cohort_shared.state.client import keys_starting_with
 from cohort_shared.state.writes import WriteSet
 from cohort_shared.stream.service import FencedWrite, TaskNotReady
 
@@ -33,10 +33,6 @@ MOVED: dict[str, Callable[[Layout, str, int], str]] = {
 """Layout 1's hashes keyed by user number: their names then, and where a number's field lives now."""
 KEYS_PER_WRITE = 16
 SLICE_SECONDS = 5.0
-
-
-def _glob_escaped(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 class NewerLayout(Exception):
@@ -59,11 +55,12 @@ class LayoutMigration:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(layout.version)
         pipe.exists(layout.task.tracking)
-        version, committed = await pipe.execute()
-        if version is not None and int(version) > LAYOUT:
-            raise NewerLayout(f"task {partition}'s state is in key layout {int(version)}, this version knows "
+        raw, committed = await pipe.execute()
+        version = 1 if raw is None else int(raw)
+        if version > LAYOUT:
+            raise NewerLayout(f"task {partition}'s state is in key layout {version}, this version knows "
                               f"{LAYOUT}: run a version that knows it")
-        if version is not None and int(version) == LAYOUT:
+        if version == LAYOUT:
             return
         if committed:
             await self._move(layout, write)
@@ -72,10 +69,10 @@ class LayoutMigration:
         await write(done)
 
     async def _move(self, layout: Layout, write: FencedWrite) -> None:
-        old: list[tuple[str, bytes]] = []
+        old: list[tuple[str, str, str]] = []  # (old name, its keys' start, key)
         for name in MOVED:
-            async for key in self.client.scan_iter(match=_glob_escaped(layout.k(name, "")) + "*", count=5000):
-                old.append((name, key))
+            head = layout.k(name, "")
+            old += [(name, head, key.decode()) async for key in keys_starting_with(self.client, head)]
         if not old:
             return
         deadline = time.monotonic() + self.slice_seconds
@@ -83,15 +80,14 @@ class LayoutMigration:
         for start in range(0, len(old), self.keys_per_write):
             chunk = old[start:start + self.keys_per_write]
             pipe = self.client.pipeline(transaction=False)
-            for _, key in chunk:
+            for _, _, key in chunk:
                 pipe.hgetall(key)
             writes = WriteSet()
-            for (name, key), fields in zip(chunk, await pipe.execute(), strict=True):
-                old_key = key.decode()
-                ws = old_key[len(layout.k(name, "")):].rpartition(":")[0]  # <name>:<ws>:<bucket>
+            for (name, head, key), fields in zip(chunk, await pipe.execute(), strict=True):
+                ws = key[len(head):].rpartition(":")[0]  # <name>:<ws>:<bucket>
                 for n, value in sorted((int(n), value) for n, value in fields.items()):
                     writes.hset(MOVED[name](layout, ws, n), {n: value})
-                writes.delete(old_key)
+                writes.delete(key)
             await write(writes)
             moved = start + len(chunk)
             if moved < len(old) and time.monotonic() > deadline:
