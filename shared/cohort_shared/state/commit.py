@@ -131,11 +131,8 @@ class Commit:
     async def write(self, keys: TaskKeys, token: str, writes: WriteSet) -> None:
         """Apply `writes` atomically while `token` owns the task (FENCED otherwise), outside
         any batch: no offsets tracked, the outbox left as it is."""
-        calls = ScriptCalls(self.client)
-        calls.add(COMMIT, [keys.fence, keys.tracking, keys.outbox, *writes.keys], [token, 0, KEEP_OUTBOX, *writes.encode()])
-        (answer,) = await calls.run()
-        if isinstance(answer, Exception):
-            raise answer
+        await COMMIT(self.client, [keys.fence, keys.tracking, keys.outbox, *writes.keys],
+                     [token, 0, KEEP_OUTBOX, *writes.encode()])
 
     async def replayed(self, keys: TaskKeys) -> tuple[dict[str, int], list[Output]]:
         """For a batch applied before: how far each input partition is tracked, and the
