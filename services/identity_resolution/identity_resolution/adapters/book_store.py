@@ -81,7 +81,10 @@ class BookLayout:
         return self.task.key("parkcount", ws)
 
     def forwarded(self, ws: str, key: str) -> str:
-        return self.task.key("fwd", ws, key)
+        return self.forwarded_at(ws) + key
+
+    def forwarded_at(self, ws: str) -> str:
+        return self.task.within("fwd", ws)
 
     def report(self, ws: str, request_id: str) -> str:
         return self.task.key("req", ws, request_id)
@@ -137,10 +140,29 @@ class BookStore:
     # ---------------------------------------------------------------- reading
 
     async def lookups(self, ws: str, identifiers: Iterable[IdentifierLike]) -> dict[tuple[str, str], str]:
-        """(table, field) → user ID for those of `identifiers` that name a profile."""
+        """(table, field) → user ID for those of `identifiers` that name a profile, in the
+        order they are first named."""
         layout = self.layout(ws)
-        wanted = sorted({lookup_field(i) for i in identifiers})
-        return await self._hmget_spread(layout, ws, wanted)
+        return await self._hmget_spread(layout, ws, list(dict.fromkeys(map(lookup_field, identifiers))))
+
+    async def for_matching(self, ws: str, identifiers: Iterable[IdentifierLike]) -> Book:
+        """What matching (`domain.matching.match`) reads of `ws`'s book for `identifiers`, read
+        only: their lookups and the profiles those name. A profile named only by an external
+        ID is not read: the book writes an external ID's lookup and its profile's external ID
+        in one commit, and never changes or reuses a profile's external ID (`Book`'s
+        `set_external_id`, `remove`; merges drop the merged one's), so the lookup already says
+        all matching reads of it (that it exists, is identified, and its IDs). Most cohort
+        changes name external IDs: this halves the reads of the direct path."""
+        book = Book(ws)
+        tables = _tables(book)
+        for (table, field), user_id in (await self.lookups(ws, identifiers)).items():
+            tables[table][field] = user_id
+        wanted = {*book.aliases.values(), *book.devices.values()}
+        book.profiles.update(await self.profiles(ws, wanted))
+        for external_id, user_id in book.external_ids.items():
+            if user_id not in wanted:  # stands in for the profile: only its IDs are read
+                book.profiles[user_id] = Profile(user_id, "identified", external_id)
+        return book
 
     async def _hmget_spread(self, layout: BookLayout, ws: str, wanted: list[tuple[str, str]]) -> dict:
         by_key: dict[str, list[tuple[str, str]]] = {}
@@ -179,11 +201,11 @@ class BookStore:
 
     async def in_flight(self, ws: str, identifiers: Iterable[IdentifierLike]) -> set[str]:
         """Park keys of `identifiers` with changes forwarded to the book and not yet committed."""
-        layout = self.layout(ws)
-        keys = sorted({park_key(i) for i in identifiers})
+        keys = list(dict.fromkeys(map(park_key, identifiers)))
         if not keys:
             return set()
-        values = await self.client.mget([layout.forwarded(ws, k) for k in keys])
+        at = self.layout(ws).forwarded_at(ws)
+        values = await self.client.mget([at + k for k in keys])
         return {k for k, v in zip(keys, values, strict=True) if v is not None and int(v) > 0}
 
     async def forwarding(self, ws: str, counts: dict[str, int]) -> None:
@@ -217,8 +239,9 @@ class BookStore:
         owned = [(t, f) for p in profiles.values() for t, f in _identifiers_of(p)]
         layout = self.layout(ws)
         others = await self._hmget_spread(layout, ws, sorted(set(owned) - named.keys()))
+        tables = _tables(book)
         for (table, field), user_id in {**named, **others}.items():
-            _table_of(book, table)[field] = user_id
+            tables[table][field] = user_id
         book.profiles.update(profiles)
         if with_parking:
             keys = sorted({park_key(i) for i in identifiers})
@@ -295,8 +318,8 @@ def _identifiers_of(profile: Profile) -> list[tuple[str, str]]:
     return found
 
 
-def _table_of(book: Book, table: str) -> dict[str, str]:
-    return {"x": book.external_ids, "a": book.aliases, "d": book.devices}[table]
+def _tables(book: Book) -> dict[str, dict[str, str]]:
+    return {"x": book.external_ids, "a": book.aliases, "d": book.devices}
 
 
 def _state(book: Book) -> dict:

@@ -107,11 +107,7 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
             by_workspace[request.workspace_id].append(request)
         for ws, batch in by_workspace.items():
             identifiers = [c for r in batch for c in r.changes]  # each row names its identifier
-            book = Book(ws)
-            for (table, field), user_id in (await store.lookups(ws, identifiers)).items():
-                {"x": book.external_ids, "a": book.aliases, "d": book.devices}[table][field] = user_id
-            book.profiles.update(await store.profiles(ws, {*book.external_ids.values(), *book.aliases.values(),
-                                                           *book.devices.values()}))
+            book = await store.for_matching(ws, identifiers)
             in_flight = await store.in_flight(ws, identifiers)
             forwarding: Tally = Tally()
             for request in batch:
