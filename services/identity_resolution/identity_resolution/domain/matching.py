@@ -15,7 +15,7 @@ Cohort import never creates a profile.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cohort_shared.schemas import (
     CohortChange,
@@ -36,9 +36,9 @@ from .identifiers import alias_key, is_bogus_identifier, sort_key
 PARKABLE: frozenset[str] = frozenset({"unknown_external_id", "unknown_alias", "unknown_device_id"})
 
 
-@dataclass(frozen=True)
-class Match:
-    """A matched profile, or the reason there is none."""
+class Match(NamedTuple):
+    """A matched profile, or the reason there is none. (A named tuple: one is built per change
+    resolved, a third of a frozen dataclass's cost.)"""
 
     profile: Profile | None
     reason: UnmatchedReason | None = None
