@@ -27,6 +27,7 @@ class Loaded:
     first_new: int = 0
     records: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # user -> (external ID, from profile)
     records_now: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
+    records_set: set[str] = field(default_factory=set)  # users whose record `remember` set
     before: dict[str, frozenset[Cohort]] = field(default_factory=dict)
     index_fields: dict[str, list[str]] = field(default_factory=dict)  # user -> its alias/device index fields
     names: dict[Cohort, bool] = field(default_factory=dict)  # cohorts to register in this task
@@ -56,6 +57,9 @@ class Loaded:
             self.records_now[user_id] = (external_id, True)
         elif not was_profile and (user_id not in self.records_now or (external_id and external_id != known)):
             self.records_now[user_id] = (external_id or known, False)
+        else:
+            return
+        self.records_set.add(user_id)
 
 
 class TaskStore:
@@ -156,8 +160,8 @@ class TaskStore:
         for n, user_id in new:
             if s.gone.get(user_id) is None:
                 writes.sadd(layout.everyone(ws, bucket(n)), [n])
-        for n, user_id in sorted((loaded.numbers[u], u) for u, now in loaded.records_now.items()
-                                 if loaded.records.get(u) != now):
+        for n, user_id in sorted((loaded.numbers[u], u) for u in loaded.records_set
+                                 if loaded.records.get(u) != loaded.records_now[u]):
             external_id, from_profile = loaded.records_now[user_id]
             writes.hset(layout.records(ws, n), {n: encode_record(user_id, external_id, from_profile)})
         added, removed = defaultdict(list), defaultdict(list)
