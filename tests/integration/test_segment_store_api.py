@@ -420,13 +420,17 @@ async def test_published_events_are_counted_by_change_and_cause(store):
         labels = {"change": change, "cause": "cohort_import"}
         return REGISTRY.get_sample_value("segment_membership_changes_total", labels) or 0.0
 
-    before = published("added"), published("removed")
+    def latencies() -> float:
+        return REGISTRY.get_sample_value("cohort_change_latency_seconds_count") or 0.0
+
+    before = published("added"), published("removed"), latencies()
     await store.send(resolved("ws1", "mp_9", "U1"), resolved("ws1", "mp_9", "U2"), resolved("ws1", "mp_9", "U1"),
                      resolved("ws1", "mp_9", "U1", "remove"))  # the second add of U1 changes nothing: no event
 
-    async def counted() -> tuple[float, float]:
-        return published("added") - before[0], published("removed") - before[1]
-    assert await eventually(counted, until=lambda c: c == (2, 1), timeout=30) == (2, 1)
+    async def counted() -> tuple[float, float, float]:
+        return published("added") - before[0], published("removed") - before[1], latencies() - before[2]
+    # Each event's latency is observed once, with the events' counts.
+    assert await eventually(counted, until=lambda c: c == (2, 1, 3), timeout=30) == (2, 1, 3)
 
 
 async def test_a_poison_record_goes_to_its_dlq_and_the_stream_moves_on(store):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 import orjson
 from cohort_shared import schemas as s
+from cohort_shared.stream.metrics import BulkHistogram
 from cohort_shared.stream.service import (
     InputTopic,
     ProfileTombstone,
@@ -37,7 +38,7 @@ from cohort_shared.topics import (
     MEMBERSHIP_UNMATCHED,
     SEGMENT_HANDOVERS,
 )
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
 from ..adapters.layout import alias_field, cohort_code, device_field, external_id_field
 from ..adapters.migration import LayoutMigration
@@ -47,8 +48,8 @@ from ..domain.events import event_id
 from ..settings import SERVICE, SegmentSettings
 
 CHANGES = Counter("segment_membership_changes_total", "membership.changes events published", ["change", "cause"])
-LATENCY = Histogram("cohort_change_latency_seconds", "From ingest accepting a change to its membership.changes event",
-                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+LATENCY = BulkHistogram("cohort_change_latency_seconds", "From ingest accepting a change to its membership.changes event",
+                        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_HOPS = 64
 """Profiles a redirected change or a handover may pass through. identity-resolution merges
@@ -65,6 +66,7 @@ class Batch:
         self.ws = loaded.ws
         self.redirected: dict[tuple[str, int], list] = defaultdict(list)
         self.published: Tally = Tally()  # (change, cause) -> events, counted once per batch
+        self.accepted: Tally = Tally()  # when ingest accepted them (ms) -> events, for LATENCY
 
     def publish(self, change: rules.Change, external_id: str | None) -> None:
         partner, cohort_id = change.cohort
@@ -88,7 +90,7 @@ class Batch:
             elif outcome is not None:
                 self.loaded.remember(user_id, None if redirected else external_id)
                 self.publish(outcome, self.loaded.external_id(user_id))
-                LATENCY.observe(max(0.0, self.now_s - accepted_ms / 1000))
+                self.accepted[accepted_ms] += 1
             elif user_id in self.slice.cohorts_of and self.slice.gone.get(user_id) is None:
                 self.loaded.remember(user_id, None if redirected else external_id)
 
@@ -146,6 +148,8 @@ class Batch:
     def finish(self) -> None:
         for (change, cause), n in self.published.items():
             self.ctx.count(CHANGES.labels(change, cause), n)
+        for accepted_ms, n in self.accepted.items():
+            self.ctx.count(LATENCY.at(max(0.0, self.now_s - accepted_ms / 1000)), n)
         for (user_id, hops), rows in self.redirected.items():
             message = s.ChangesRedirected(workspace_id=self.ws, user_id=user_id, rows=rows, hops=hops)
             self.ctx.emit(SEGMENT_HANDOVERS, message.to_bytes(), message.kafka_key())
