@@ -27,7 +27,7 @@ class ReadBatch:
         self.commands.append((command, *args))
 
     def hmget(self, key: str, fields: list) -> None:
-        self.add("HMGET", key, *fields)
+        self.commands.append(("HMGET", key, *fields))  # `add` without its check: a batch queues thousands
 
     async def run(self) -> list:
         if not self.commands:

@@ -245,10 +245,11 @@ class Reads:
         groups: dict[str, list[str]] = defaultdict(list)
         for item in items:
             groups[str(bucket_of(item))].append(item)
+        hmget = self._batch.hmget
         for b, members in groups.items():
             fields = [field(m) for m in members] if field else members
             for prefix in prefixes:
-                self._batch.hmget(prefix + b, fields)
+                hmget(prefix + b, fields)
 
         def parse(values):
             found: list[dict] = [{} for _ in prefixes]
