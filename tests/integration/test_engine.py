@@ -253,6 +253,36 @@ async def test_redis_behind_kafka_is_held_back_then_reapplied(common_settings, k
         await p.stop()
 
 
+async def test_a_repair_asked_while_the_divergence_is_found_applies_nothing_read_before_it(
+        common_settings, kafka_topics, state):
+    """The operator's repair lands in the loop's iteration that found the divergence: the
+    records read in it, from Kafka's committed offset, must not be applied once the repair
+    has sent the partition back to its start (it once applied the record after the gap on
+    empty state: a total of 10)."""
+    topics, group = common_settings.topics, unique("g-")
+    await send(common_settings, topics.identity_events, [1, 2, 3])
+    p = processor(common_settings, state, group)
+    await p.start()
+    try:
+        assert await totals(common_settings, 3) == [1, 3, 6]
+    finally:
+        await p.stop()
+    await forget_keys(state, common_settings.redis_key_prefix)  # Redis as it was before any of it
+    await send(common_settings, topics.identity_events, [10])
+    p = processor(common_settings, state, group)
+    found = p.divergences.report
+
+    async def found_then_repaired(divergence) -> None:  # as an operator answering at once
+        await found(divergence)
+        assert await p.divergences.request_repair(divergence.tp, "reapply")
+    p.divergences.report = found_then_repaired
+    await p.start()
+    try:
+        assert await totals(common_settings, 7) == [1, 3, 6, 1, 3, 6, 16]
+    finally:
+        await p.stop()
+
+
 async def test_a_recreated_topic_is_held_back_until_accepted(common_settings, kafka_topics, state):
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 

@@ -338,8 +338,10 @@ class StreamProcessor:
                     assigned = self.consumer.assignment()
                     batches = {tp: rs for tp, rs in batches.items()
                                if tp in assigned and tp.partition in self._tokens}
-                    await self._apply_repairs()
-                    batches = self._ready(batches)
+                    # A repaired partition reads again from where the repair sent it: what
+                    # this iteration read of it came from before that.
+                    repaired = await self._apply_repairs()
+                    batches = self._ready({tp: rs for tp, rs in batches.items() if tp not in repaired})
                     if batches:
                         await self._bounded(self._process(batches), batches)
                 self.state = "running"  # an iteration without a failure, records or not
@@ -464,12 +466,14 @@ class StreamProcessor:
                   tp.partition, divergence.describe())
         await self.divergences.report(divergence)
 
-    async def _apply_repairs(self) -> None:
-        """Carry out the repairs an operator asked for on partitions held back here."""
+    async def _apply_repairs(self) -> set[TopicPartition]:
+        """Carry out the repairs an operator asked for on partitions held back here; the
+        partitions repaired, each now read again from the offset its repair chose."""
         if not self._diverged or time.monotonic() < self._repairs_checked_at + 1.0:
-            return
+            return set()
         self._repairs_checked_at = time.monotonic()
-        for tp, action in (await self.divergences.pending(self._diverged)).items():
+        pending = await self.divergences.pending(self._diverged)
+        for tp, action in pending.items():
             divergence = self._diverged.pop(tp)
             keys = self.task_keys(tp.partition)
             if action == "reapply":
@@ -484,6 +488,7 @@ class StreamProcessor:
             await self.divergences.repaired(tp)
             DIVERGED.labels(self.group_id, tp.topic, str(tp.partition)).set(0)
             log.warning("repaired %s by %s: %s", f"{tp.topic}[{tp.partition}]", action, divergence.describe())
+        return set(pending)
 
     # ---------------------------------------------------------------- what is processed now
 
