@@ -26,8 +26,7 @@ class Loaded:
     seq: int = 0
     first_new: int = 0
     records: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # user -> (external ID, from profile)
-    records_now: dict[str, tuple[str | None, bool]] = field(default_factory=dict)
-    records_set: set[str] = field(default_factory=set)  # users whose record `remember` set
+    records_now: dict[str, tuple[str | None, bool]] = field(default_factory=dict)  # those `remember` set
     before: dict[str, frozenset[Cohort]] = field(default_factory=dict)
     index_fields: dict[str, list[str]] = field(default_factory=dict)  # user -> its alias/device index fields
     names: dict[Cohort, bool] = field(default_factory=dict)  # cohorts to register in this task
@@ -45,21 +44,23 @@ class Loaded:
             n = self.numbers[user_id] = self.seq
         return n
 
+    def record(self, user_id: str) -> tuple[str | None, bool] | None:
+        """The user's record as the batch left it so far (None if it has none)."""
+        return self.records_now.get(user_id) or self.records.get(user_id)
+
     def external_id(self, user_id: str) -> str | None:
-        return self.records_now.get(user_id, (None, False))[0]
+        return (self.record(user_id) or (None, False))[0]
 
     def remember(self, user_id: str, external_id: str | None, from_profile: bool = False) -> None:
         """A user seen in a change or a profile: numbered, recorded with its external ID
         (identity.profiles knows better than a change, so a change never overwrites it)."""
         self.number(user_id)
-        known, was_profile = self.records_now.get(user_id, (None, False))
+        record = self.record(user_id)
+        known, was_profile = record or (None, False)
         if from_profile:
             self.records_now[user_id] = (external_id, True)
-        elif not was_profile and (user_id not in self.records_now or (external_id and external_id != known)):
+        elif not was_profile and (record is None or (external_id and external_id != known)):
             self.records_now[user_id] = (external_id or known, False)
-        else:
-            return
-        self.records_set.add(user_id)
 
 
 class TaskStore:
@@ -106,7 +107,6 @@ class TaskStore:
         for user_id in users:
             loaded.slice.cohorts_of[user_id] = {names[c] for c in codes.get(user_id, ()) if c in names}
         loaded.before = {u: frozenset(cs) for u, cs in loaded.slice.cohorts_of.items()}
-        loaded.records_now = dict(loaded.records)
         return loaded
 
     async def _cohort_codes(self, layout: Layout, ws: str, reverse: dict[str, bytes],
@@ -160,8 +160,8 @@ class TaskStore:
         for n, user_id in new:
             if s.gone.get(user_id) is None:
                 writes.sadd(layout.everyone(ws, bucket(n)), [n])
-        for n, user_id in sorted((loaded.numbers[u], u) for u in loaded.records_set
-                                 if loaded.records.get(u) != loaded.records_now[u]):
+        for n, user_id in sorted((loaded.numbers[u], u) for u, now in loaded.records_now.items()
+                                 if loaded.records.get(u) != now):
             external_id, from_profile = loaded.records_now[user_id]
             writes.hset(layout.records(ws, n), {n: encode_record(user_id, external_id, from_profile)})
         added, removed = defaultdict(list), defaultdict(list)
