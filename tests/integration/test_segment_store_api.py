@@ -124,10 +124,12 @@ async def test_cohorts_are_listed_once_named_and_report_what_was_sent(store):
         resolved(ws, "mp_1", "U4", parked=True),               # the parked alias, applied late
         resolved(ws, "mp_new", "U1", external_id="u1"),        # a cohort never named
     )
-    # Users' records sit on different partitions, applied in any order: wait for all of them.
+    # Users' records sit on different partitions, and cohort.meta (the name, what was sent) on
+    # the cohort's: applied in any order, so wait for all of them.
     cohort = await store.until(f"/workspaces/{ws}/cohorts/mp_1",
                                lambda b: b.get("sync_report", {}).get("already_in_state") == 2
-                               and b["sync_report"]["applied"] == 3 and b.get("member_count") == 3)
+                               and b["sync_report"]["applied"] == 3 and b.get("member_count") == 3
+                               and b["sync_report"]["received"] == 7 and b.get("name") == "Churn risk")
     assert cohort["partner"] == "mixpanel" and cohort["name"] == "Churn risk" and cohort["member_count"] == 3
     assert cohort["sync_report"] == {"received": 7, "applied": 3, "already_in_state": 2,
                                      "unmatched": {"unknown_alias": 1}, "dropped": {"pre_2010": 1}}
