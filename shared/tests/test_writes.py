@@ -34,3 +34,14 @@ def test_a_joined_command_never_grows_past_the_chunk():
     writes = WriteSet()
     writes.hset("h", {n: n for n in range(CHUNK)})
     assert [len(args) for _, _, args in writes.ops] == [CHUNK, CHUNK]
+
+
+def test_hset_of_a_flat_list_writes_as_hset_of_a_mapping_and_never_splits_a_pair():
+    mapping = {n: f"v{n}" for n in range(CHUNK // 2 + 3)}
+    flat = [x for pair in mapping.items() for x in pair]
+    by_mapping, by_pairs = WriteSet(), WriteSet()
+    by_mapping.hset("h", mapping)
+    by_pairs.hset_pairs("h", flat)
+    assert by_pairs.ops == by_mapping.ops and [len(args) for _, _, args in by_pairs.ops] == [CHUNK, 6]
+    by_pairs.hset_pairs("h", [1, "x"])
+    assert by_pairs.ops[-1] == ("HSET", 0, [*flat[CHUNK:], 1, "x"]) and flat[-1] == f"v{CHUNK // 2 + 2}"

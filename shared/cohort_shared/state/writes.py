@@ -58,6 +58,10 @@ class WriteSet:
         flat: list[Value] = [x for pair in mapping.items() for x in pair]
         self._chunked("HSET", key, flat, per=2)
 
+    def hset_pairs(self, key: str, fields_and_values: list[Value]) -> None:
+        """`hset` of a list already flat: field, value, field, value, …"""
+        self._chunked("HSET", key, fields_and_values, per=2)
+
     def hsetnx(self, key: str, field: Value, value: Value) -> None:
         self._add("HSETNX", key, [field, value])
 

@@ -123,8 +123,11 @@ class Layout:
     def wait(self, ws: str, user_id: str) -> str:
         return self.wait_at(ws) + spread(user_id)
 
+    def everyone_at(self, ws: str) -> str:
+        return self.task.within("all", ws)
+
     def everyone(self, ws: str, b: int) -> str:
-        return self.task.within("all", ws) + str(b)
+        return self.everyone_at(ws) + str(b)
 
     def reverse(self, ws: str, n: int) -> str:
         return self.reverse_at(ws) + str(hash_bucket(n))
