@@ -237,7 +237,7 @@ async def test_pipelined_replies_read_without_timers_match_redis_pys_and_a_pause
 async def test_a_read_batch_answers_as_redis_pys_pipeline_and_survives_a_dropped_connection(common_settings,
                                                                                              redis_client):
     from cohort_shared.state.client import connect_state, is_cluster
-    from cohort_shared.state.reads import ReadBatch
+    from cohort_shared.state.reads import ReadBatch, mget
 
     tag = common_settings.redis_key_prefix + "{rb}:"
     await redis_client.hset(tag + "h", mapping={"a": "1", "b": "2"})
@@ -260,6 +260,9 @@ async def test_a_read_batch_answers_as_redis_pys_pipeline_and_survives_a_dropped
         if not is_cluster(client):  # a connection killed under it: the reads go again on a new one
             await kill_a_pooled_connection(client, redis_client)
             assert await batch.run() == expected
+        keys = [tag + "s", tag + "none", tag + "s"]  # MGET of one slot's keys, on either path
+        assert await mget(client, keys) == await redis_client.mget(keys) == [b"x", None, b"x"]
+        assert await mget(client, []) == []
     finally:
         await client.aclose()
 

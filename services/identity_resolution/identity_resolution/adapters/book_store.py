@@ -30,7 +30,7 @@ import orjson
 from cohort_shared.publishing import partition_for
 from cohort_shared.schemas import Identifier, IdentifierLike
 from cohort_shared.state.keys import TaskKeys, spread
-from cohort_shared.state.reads import ReadBatch
+from cohort_shared.state.reads import ReadBatch, mget
 from cohort_shared.state.writes import WriteSet
 
 from ..domain.book import Book, ParkedChange, Profile, park_key
@@ -205,7 +205,7 @@ class BookStore:
         if not keys:
             return set()
         at = self.layout(ws).forwarded_at(ws)
-        values = await self.client.mget([at + k for k in keys])
+        values = await mget(self.client, [at + k for k in keys])
         return {k for k, v in zip(keys, values, strict=True) if v is not None and int(v) > 0}
 
     async def forwarding(self, ws: str, counts: dict[str, int]) -> None:

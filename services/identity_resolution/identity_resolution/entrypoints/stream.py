@@ -134,10 +134,9 @@ def identity_service(settings: IdentitySettings, store: BookStore) -> StreamServ
         for index, change in enumerate(request.changes):  # each row names its identifier
             source_id = f"{request.request_id}:{index}"
             found = match(book, change)
-            key = park_key(change)
-            if found.reason in PARKABLE or (found.profile is not None and key in in_flight):
+            if found.reason in PARKABLE or (found.profile is not None and in_flight and park_key(change) in in_flight):
                 forwarded.append((index, change.kind, change.value, change.label, change.should_remove))
-                in_flight.add(key)  # a later change of this identifier follows it to the book
+                in_flight.add(park_key(change))  # a later change of this identifier follows it to the book
             elif found.profile is None:
                 ctx.count(UNMATCHED.labels(found.reason))
                 rows.unmatch(ws, request.partner, request.cohort_id, request.accepted_at,
