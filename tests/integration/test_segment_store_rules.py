@@ -23,8 +23,8 @@ from cohort_shared.state.commit import Commit
 from cohort_shared.state.lua_script import ScriptCalls
 from cohort_shared.stream.service import TaskContext, TaskNotReady
 from cohort_shared.user_refs import UserRef
-from segment_store.adapters.layout import LAYOUT, cohort_code
-from segment_store.adapters.migration import MOVED, LayoutMigration, NewerLayout
+from segment_store.adapters.layout import LAYOUT, cohort_code, decode_entry
+from segment_store.adapters.migration import GONE, MOVED, LayoutMigration, NewerLayout
 from segment_store.adapters.store import Store
 from segment_store.adapters.task_store import TaskStore
 from segment_store.domain.events import event_id
@@ -375,7 +375,7 @@ def test_unmatched_key_is_the_cohorts():
                                       rows=[]).kafka_key() == cohort_key(WS, "mixpanel", "c")
 
 
-# ---------------------------------------------------------------- key layout 1 -> 2
+# ---------------------------------------------------------------- key layouts 1 and 2 -> 3
 
 
 async def dump(client, prefix: str) -> dict[bytes, object]:
@@ -388,10 +388,30 @@ async def dump(client, prefix: str) -> dict[bytes, object]:
     return found
 
 
-async def back_to_layout_1(tasks: Tasks) -> int:
-    """Rewrite the number-keyed hashes as layout 1 kept them (512 numbers a bucket, the old
-    names): what a task written by the previous version holds. Returns the old keys made."""
+async def back_to_layout_2(tasks: Tasks) -> int:
+    """Take why users are gone out of their `un:` fields into layout 2's `gone:` hashes (the
+    same buckets): what a task written by a layout-2 version holds. Returns the old keys made."""
     client, made = tasks.client, set()
+    for task in range(TASKS):
+        layout = tasks.store.layout(task)
+        await client.set(layout.version, 2)
+        async for key in client.scan_iter(match=layout.numbers_at(WS) + "*", count=1000):
+            for user, raw in (await client.hgetall(key)).items():
+                n, gone = decode_entry(raw)
+                if gone is None:
+                    continue
+                made.add(target := layout.k(GONE, WS, key.decode().rpartition(":")[2]))
+                await client.hset(target, user, gone)
+                await (client.hset(key, user, n) if n is not None else client.hdel(key, user))
+    return len(made)
+
+
+async def back_to_layout_1(tasks: Tasks) -> int:
+    """Layout 2 (`back_to_layout_2`), with the number-keyed hashes as layout 1 kept them (512
+    numbers a bucket, the old names): what a task written by a layout-1 version holds. Returns
+    the old keys made."""
+    client, made = tasks.client, set()
+    await back_to_layout_2(tasks)
     for task in range(TASKS):
         layout = tasks.store.layout(task)
         await client.delete(layout.version)
@@ -405,8 +425,9 @@ async def back_to_layout_1(tasks: Tasks) -> int:
 
 
 async def import_many(tasks: Tasks, users: int) -> None:
-    """Users in two cohorts, a third of them with a profile (index fields): several old buckets
-    of every kind in every task."""
+    """Users in two cohorts, a third of them with a profile (index fields), some deleted or merged
+    and a few deleted before any change named them: several old buckets of every kind in every
+    task."""
     by_task = defaultdict(list)
     for i in range(users):
         user = f"m{i:05d}"
@@ -419,6 +440,10 @@ async def import_many(tasks: Tasks, users: int) -> None:
         await tasks.apply(s.ProfileUpdated(workspace_id=WS, user_id=user, external_id=f"x{user}", identified=True,
                                            device_ids=[f"d{user}"], aliases=[{"alias_label": "crm", "alias_name": f"a{user}"}],
                                            updated_at=datetime.now(UTC)))
+    for i in range(1, users, 7):
+        await tasks.apply(delete(f"m{i:05d}", f"del-{i}"), delete(f"never{i:05d}", f"del-never-{i}"))
+    for i in range(2, users - 1, 11):
+        await tasks.apply(*merge(f"m{i:05d}", f"m{i + 1:05d}", f"merge-{i}"))
 
 
 def migrate(tasks: Tasks, task: int, token: str = "tests", **options):
@@ -426,11 +451,12 @@ def migrate(tasks: Tasks, task: int, token: str = "tests", **options):
     return LayoutMigration(tasks.client, tasks.settings.redis_key_prefix, **options)(task, write)
 
 
-async def test_a_task_written_in_layout_1_reads_the_same_once_moved(tasks):
+@pytest.mark.parametrize("back_to, old_keys", [(back_to_layout_1, 3 * TASKS * 2), (back_to_layout_2, 100)])
+async def test_a_task_written_in_an_older_layout_reads_the_same_once_moved(tasks, back_to, old_keys):
     await import_many(tasks, 3300)
     prefix = tasks.settings.redis_key_prefix
     written = await dump(tasks.client, prefix)
-    assert await back_to_layout_1(tasks) >= 3 * TASKS * 2
+    assert await back_to(tasks) >= old_keys
     assert await dump(tasks.client, prefix) != written
     for task in range(TASKS):
         await migrate(tasks, task)
@@ -439,11 +465,18 @@ async def test_a_task_written_in_layout_1_reads_the_same_once_moved(tasks):
     for task in range(TASKS):  # once moved, a task is not looked through again
         await migrate(tasks, task, slice_seconds=-1)
     assert await dump(tasks.client, prefix) == written | markers
-    events = await tasks.apply(resolved("m00001", COHORTS[0], "remove", "after"))
-    assert [as_tuple(e) for e in events] == [(COHORTS[0], "m00001", "removed", "cohort_import")]
-    found = await Store(tasks.client, prefix, TASKS, buckets_per_call=1).find_user(
-        WS, UserRef("user_id", "m00001"), with_cohorts=True)
+    events = await tasks.apply(resolved("m00003", COHORTS[0], "remove", "after"))
+    assert [as_tuple(e) for e in events] == [(COHORTS[0], "m00003", "removed", "cohort_import")]
+    store = Store(tasks.client, prefix, TASKS, buckets_per_call=1)
+    found = await store.find_user(WS, UserRef("user_id", "m00003"), with_cohorts=True)
     assert found is not None and found.cohorts == [COHORTS[1]]
+    # Gone users stay gone: deleted (m00001, and never00001 before any change), merged (m00002).
+    assert await tasks.apply(resolved("m00001", COHORTS[0], "add", "late-1"),
+                             resolved("never00001", COHORTS[0], "add", "late-2")) == []
+    assert [as_tuple(e) for e in await tasks.apply(resolved("m00002", COHORTS[2], "add", "late-3"))] == [
+        (COHORTS[2], "m00003", "added", "cohort_import")]
+    for gone in ("m00001", "never00001", "m00002"):
+        assert await store.find_user(WS, UserRef("user_id", gone)) is None
 
 
 async def test_a_migration_cut_short_goes_on_where_it_stopped(tasks):

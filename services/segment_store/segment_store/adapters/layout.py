@@ -5,14 +5,16 @@ that hash to it, under its hash tag `<prefix>{segment-store:p}` (one Redis Clust
 one workspace spreads over every shard. Users are numbered per workspace and task (1, 2, 3,
 … in order of first sight); numbers bucket by `WIDTH` in sets and by `HASH_WIDTH` in hashes
 (<b> below), so no key grows with the workspace. A cohort is named in keys by its code
-(`cohort_code`). This is layout 2 (`LAYOUT`); migration.py moves a task's state from layout 1.
+(`cohort_code`). This is layout 3 (`LAYOUT`); migration.py moves a task's state from layouts 1
+and 2.
 
   seq:<ws>              string  last user number
-  un:<ws>:<hhh>         hash    user_id → n                     (<hhh>: sha1's first 3 hex digits)
+  un:<ws>:<hhh>         hash    user_id → n [+ \\x1f + gone]      (<hhh>: sha1's first 3 hex digits)
+                                gone: "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned; n is
+                                empty for a user gone before it was numbered (`encode_entry`)
   rc:<ws>:<b>           hash    n → "0|1" + user_id [+ \\x1f + external_id]   (1: from identity.profiles)
   uf:<ws>:<b>           hash    n → JSON list of the profile's alias/device index fields
   ix:<ws>:<hhh>         hash    "x\\x1f<ext>" | "a\\x1f<label>\\x1f<name>" | "d\\x1f<device>" → user_id
-  gone:<ws>:<hhh>       hash    user_id → "d" deleted | "m\\x1f<kept>" merged | "t" tombstoned
   wait:<ws>:<hhh>       hash    user_id → JSON {"a": announced, "e": early, "h": held} (domain Wait)
   all:<ws>:<b>          set     numbers of every profile ("excludes" / "not")
   uc:<ws>:<b>           hash    n → "code code …" (the user's cohorts), or "*": then rv:<ws>:<n>
@@ -25,7 +27,7 @@ one workspace spreads over every shard. Users are numbered per workspace and tas
   usage:<ws>            string  data points, this task's share
   uh:<ws>               hash    "YYYY-MM-DDTHH" (UTC hour applied) → data points, this task's share
   uw:<hhh>              hash    user_id → workspace (identity.profiles tombstones name no workspace)
-  layout                string  the layout the task's state is in ("2"; none: 1, or no state yet)
+  layout                string  the layout the task's state is in ("3"; none: 1, or no state yet)
 Segment definitions are workspace data, not a task's: `<prefix>segment-store:{<ws>}:seg`.
 """
 
@@ -48,7 +50,7 @@ HASH_WIDTH = 128
 (hash-max-listpack-entries), searched field by field: at 512, a fifth of Redis's main thread
 in an import went to those scans (README Performance); at 128, a quarter as much, for ~1 B
 more per user."""
-LAYOUT = 2
+LAYOUT = 3
 """The layout described here; each task records the one its state is in (`Layout.version`)."""
 INLINE = 32
 """A user's cohorts in one hash field up to this many; beyond, a set of their own."""
@@ -96,9 +98,6 @@ class Layout:
     def index_fields_at(self, ws: str) -> str:
         return self.task.within("uf", ws)
 
-    def gone_at(self, ws: str) -> str:
-        return self.task.within("gone", ws)
-
     def wait_at(self, ws: str) -> str:
         return self.task.within("wait", ws)
 
@@ -116,9 +115,6 @@ class Layout:
 
     def index(self, ws: str, field: str) -> str:
         return self.task.within("ix", ws) + spread(field)
-
-    def gone(self, ws: str, user_id: str) -> str:
-        return self.gone_at(ws) + spread(user_id)
 
     def wait(self, ws: str, user_id: str) -> str:
         return self.wait_at(ws) + spread(user_id)
@@ -208,3 +204,16 @@ def decode_record(raw: bytes | str) -> tuple[str, str | None, bool]:
     text = raw.decode() if isinstance(raw, bytes) else raw
     user_id, sep, external_id = text[1:].partition(SEP)
     return user_id, external_id if sep else None, text[0] == "1"
+
+
+def encode_entry(n: int | None, gone: str | None) -> str:
+    """A user's `un:` field: its number, and why it is gone if it is."""
+    return ("" if n is None else str(n)) + ("" if gone is None else SEP + gone)
+
+
+def decode_entry(raw: bytes | str) -> tuple[int | None, str | None]:
+    """(number or None, why it is gone or None)."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    n, sep, gone = text.partition(SEP)
+    return (int(n) if n else None), (gone if sep else None)
+

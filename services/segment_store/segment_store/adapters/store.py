@@ -15,7 +15,7 @@ from cohort_shared.publishing import partition_for
 from cohort_shared.state.lua_script import LuaScript
 
 from ..domain.user_refs import UserRef
-from .layout import HASH_WIDTH, SEP, WIDTH, Layout, bucket, decode_record, ref_field, segments_key
+from .layout import HASH_WIDTH, SEP, WIDTH, Layout, bucket, decode_entry, decode_record, ref_field, segments_key
 
 EVALUATE = LuaScript(resources.files(__package__).joinpath("lua", "evaluate_segment.lua").read_text())
 TASK_SPAN = 1 << 40
@@ -126,13 +126,10 @@ class Store:
                 return None
         task = partition_for(user_id.encode(), self.partitions)
         layout = self.layout(task)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(layout.gone(ws, user_id), user_id)
-        pipe.hget(layout.numbers(ws, user_id), user_id)
-        gone, number = await pipe.execute()
-        if gone is not None or number is None:
+        raw = await self.redis.hget(layout.numbers(ws, user_id), user_id)
+        n, gone = decode_entry(raw) if raw is not None else (None, None)
+        if gone is not None or n is None:
             return None
-        n = int(number)
         cohorts: list[tuple[str, str]] = []
         if with_cohorts:
             raw = await self.redis.hget(layout.reverse(ws, n), n)

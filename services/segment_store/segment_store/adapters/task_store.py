@@ -13,7 +13,18 @@ from cohort_shared.state.reads import ReadBatch
 from cohort_shared.state.writes import WriteSet
 
 from ..domain.membership import MERGED, Cohort, Gone, Slice, Wait
-from .layout import INLINE, SEP, Layout, bucket, cohort_code, decode_record, encode_record, hash_bucket
+from .layout import (
+    INLINE,
+    SEP,
+    Layout,
+    bucket,
+    cohort_code,
+    decode_entry,
+    decode_record,
+    encode_entry,
+    encode_record,
+    hash_bucket,
+)
 
 
 @dataclass
@@ -88,14 +99,16 @@ class TaskStore:
         loaded = Loaded(layout, Slice(ws))
         reads = Reads(self.client)
         seq = reads.get(layout.seq(ws))
-        numbers, gone = reads.hmget(users, loaded.spread, [layout.numbers_at(ws), layout.gone_at(ws)])
+        entries = reads.hmget(users, loaded.spread, [layout.numbers_at(ws)])[0]
         waits = reads.hmget(sorted(set(waiting)), loaded.spread, [layout.wait_at(ws)])[0]
         await reads.run()
         loaded.seq = loaded.first_new = int(seq.value or 0)
-        loaded.numbers = {u: int(n) for u, n in numbers.value.items()}
-        for user_id, raw in gone.value.items():
-            text = raw.decode()
-            loaded.slice.gone[user_id] = Gone(MERGED, text[2:]) if text[0] == MERGED else Gone(text)
+        for user_id, raw in entries.value.items():
+            n, gone = decode_entry(raw)
+            if n is not None:
+                loaded.numbers[user_id] = n
+            if gone is not None:
+                loaded.slice.gone[user_id] = Gone(MERGED, gone[2:]) if gone[0] == MERGED else Gone(gone)
         for user_id, raw in waits.value.items():
             wait = orjson.loads(raw)
             loaded.slice.waits[user_id] = Wait(set(wait["a"]), set(wait["e"]), wait["h"])
@@ -163,13 +176,21 @@ class TaskStore:
         # service's CPU in an import.
         if loaded.seq != loaded.first_new:
             writes.set(layout.seq(ws), loaded.seq)
-        new = sorted((n, u) for u, n in loaded.numbers.items() if n > loaded.first_new)
-        numbers, everyone = defaultdict(list), defaultdict(list)
-        for n, user_id in new:
-            numbers[loaded.spread(user_id)] += (user_id, n)
+        new = [u for u, n in loaded.numbers.items() if n > loaded.first_new]
+        entries, dropped, everyone = defaultdict(list), defaultdict(list), defaultdict(list)
+        for user_id in dict.fromkeys([*new, *s.gone_now, *loaded.ungone]):  # numbered or gone (or back) now
+            n, gone = loaded.numbers.get(user_id), s.gone.get(user_id)
+            if n is None and gone is None:
+                dropped[loaded.spread(user_id)].append(user_id)
+            else:
+                why = None if gone is None else gone.why + (SEP + gone.kept if gone.kept else "")
+                entries[loaded.spread(user_id)] += (user_id, encode_entry(n, why))
+        _grouped(writes.hset_pairs, layout.numbers_at(ws), entries)
+        _grouped(writes.hdel, layout.numbers_at(ws), dropped)
+        for user_id in new:
             if s.gone.get(user_id) is None:
+                n = loaded.numbers[user_id]
                 everyone[bucket(n)].append(n)
-        _grouped(writes.hset_pairs, layout.numbers_at(ws), numbers)
         _grouped(writes.sadd, layout.everyone_at(ws), everyone)
         records = defaultdict(list)
         for user_id, record in loaded.records_now.items():
@@ -195,14 +216,10 @@ class TaskStore:
         writes.incrby(layout.usage(ws), s.usage)
         if s.usage:  # by the hour it was applied in, for the console's chart over time
             writes.hincrby(layout.usage_hours(ws), now[:13], s.usage)
-        for user_id, gone in s.gone_now.items():
-            value = gone.why + (SEP + gone.kept if gone.kept else "")
-            writes.hset(layout.gone(ws, user_id), {user_id: value})
+        for user_id in s.gone_now:
             if user_id in loaded.numbers:
                 n = loaded.numbers[user_id]
                 writes.srem(layout.everyone(ws, bucket(n)), [n])
-        for user_id in loaded.ungone:
-            writes.hdel(layout.gone(ws, user_id), [user_id])
         for user_id in s.waits_now:
             wait = s.waits[user_id]
             if wait:
