@@ -49,4 +49,3 @@ async def mget(client, keys: list[str]) -> list:
     if is_cluster(client):
         return list(await client.mget(keys))
     return (await exchange(client, [("MGET", *keys)]))[0]
-

@@ -216,4 +216,3 @@ def decode_entry(raw: bytes | str) -> tuple[int | None, str | None]:
     text = raw.decode() if isinstance(raw, bytes) else raw
     n, sep, gone = text.partition(SEP)
     return (int(n) if n else None), (gone if sep else None)
-

@@ -135,4 +135,3 @@ def _marked(layout: Layout, version: int) -> WriteSet:
     done = WriteSet()
     done.set(layout.version, version)
     return done
-
