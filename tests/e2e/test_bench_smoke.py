@@ -63,17 +63,17 @@ def test_quick_benchmark_runs_and_reports_sane_numbers(kafka_bootstrap, redis_ur
     run_id = re.search(r"^benchmark (\S+):", done.stdout, re.M).group(1)
     forgot = re.search(r"forgot the run's ([\d,]+) Redis keys and (\d+) topics", done.stdout)
     assert int(forgot.group(1).replace(",", "")) > 1000 and int(forgot.group(2)) >= 10
-    assert asyncio.run(keys_left(redis_url, run_id)) == []
+    assert asyncio.run(keys_left(redis_url, f"{run_id}:")) == []
     assert asyncio.run(topics_left(kafka_bootstrap, run_id)) == []
 
 
-async def keys_left(redis_url: str, run_id: str) -> list:
+async def keys_left(redis_url: str, prefix: str) -> list:
     from cohort_shared.settings import CommonSettings
     from cohort_shared.state.client import connect_state
 
     client = connect_state(CommonSettings(REDIS_URL=redis_url), socket_timeout=10)
     try:
-        return [key async for key in client.scan_iter(match=f"{run_id}:*", count=5000)]
+        return [key async for key in client.scan_iter(match=f"{prefix}*", count=5000)]
     finally:
         await client.aclose()
 
@@ -92,3 +92,15 @@ async def topics_left(bootstrap: str, run_id: str) -> list:
         return left
     finally:
         await admin.close()
+
+
+def test_segment_store_alone_prints_each_phase_and_forgets_its_keys(redis_url):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "segment_store_alone.py"), "--users", "600",
+                           "--batch", "100"], env={**os.environ, "REDIS_URL": redis_url},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    phases = re.findall(r"^ *(.+): segment-store +([\d.]+) µs per change, Redis +([\d.]+) µs per change$",
+                        done.stdout, re.MULTILINE)
+    assert [p[0] for p in phases] == ["new users", "the same again", "removed"], done.stdout
+    assert all(float(python) > 0 and float(redis) >= 0 for _, python, redis in phases)
+    assert asyncio.run(keys_left(redis_url, "bench-ss-")) == []
