@@ -9,6 +9,7 @@ from cohort_shared.kafka import ensure_topics, make_producer, probe_kafka
 from cohort_shared.publishing import BatchPublisher, partition_for
 from cohort_shared.redis_store import KeySpace, probe_redis
 from cohort_shared.state.client import keys_starting_with
+from cohort_shared.state.commit import pack_outbox, unpack_outbox
 from cohort_shared.testing import forget_keys, forget_topics, read_topic, unique
 from cohort_shared.topics import Topics
 from pydantic import SecretStr
@@ -33,8 +34,10 @@ async def test_every_schema_travels_through_the_broker(common_settings, kafka_to
         assert {r.key for r in records} == {m.kafka_key() for m in messages}
 
 
-async def test_records_added_together_keep_their_partition_and_order(common_settings, kafka_topics):
-    """add_all, as the engine publishes a batch: keyed records on their key's partition in
+@pytest.mark.parametrize("from_outbox", [False, True])
+async def test_records_added_together_keep_their_partition_and_order(common_settings, kafka_topics, from_outbox):
+    """add_all, as the engine publishes a batch (or a task's stored outbox, republished after
+    a crash between the Redis commit and Kafka's): keyed records on their key's partition in
     the order given, across full batches, beside records with a partition, headers, no key
     or a size of their own."""
     topic = common_settings.topics.membership_changes  # 3 partitions in the tests
@@ -43,6 +46,8 @@ async def test_records_added_together_keep_their_partition_and_order(common_sett
     records[20] = (topic, None, b"user-8", b"20:with headers", [("h", b"v")])
     records[30] = (topic, None, None, b"30:no key")
     records[40] = (topic, None, b"user-9", b"40:" + b"y" * 600_000)  # larger than a batch
+    if from_outbox:
+        records = unpack_outbox(pack_outbox(records))
     producer = make_producer(common_settings)
     await producer.start()
     try:

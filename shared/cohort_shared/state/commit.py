@@ -85,7 +85,16 @@ def pack_outbox(outputs: Sequence[Output]) -> bytes:
 
 
 def unpack_outbox(raw: bytes | None) -> list[Output]:
-    return [tuple(item) for item in msgpack.unpackb(raw, raw=False)] if raw else []
+    """The outputs as they were packed. msgpack gives arrays back as lists, so a record's
+    headers (a dead letter's) come back as (name, value) tuples again: aiokafka's record
+    builder refuses a header that is a list, and a task whose outbox held one could never be
+    republished."""
+    outputs: list[Output] = []
+    for item in msgpack.unpackb(raw, raw=False) if raw else ():
+        if len(item) > 4 and item[4]:
+            item[4] = [tuple(header) for header in item[4]]
+        outputs.append(tuple(item))
+    return outputs
 
 
 @dataclass(frozen=True)
