@@ -55,8 +55,7 @@ class WriteSet:
         self._chunked("SREM", key, list(members))
 
     def hset(self, key: str, mapping: Mapping[Value, Value]) -> None:
-        flat: list[Value] = [x for pair in mapping.items() for x in pair]
-        self._chunked("HSET", key, flat, per=2)
+        self.hset_pairs(key, [x for pair in mapping.items() for x in pair])
 
     def hset_pairs(self, key: str, fields_and_values: list[Value]) -> None:
         """`hset` of a list already flat: field, value, field, value, …"""
